@@ -1,0 +1,165 @@
+// The small interfaces each real component sits behind. The machines only see these; the real
+// implementations live next to them in machines/, the stand-ins in test/stand-ins/.
+import type { BrowserOptions, DeviceRef, HwAccel, Resolution, StreamMode } from '../specs/schema.js';
+import type { Logger } from '../controller/log.js';
+
+/** How a process or connection ended. `reason` is one short machine-readable word. */
+export interface ExitInfo {
+  reason: string; // e.g. 'exited', 'killed', 'crashed', 'disconnected', 'hung', 'stopped'
+  code?: number | null;
+  signal?: string | null;
+  message?: string; // human text, e.g. the last stderr lines
+}
+
+/** A started long-lived resource. `exited` settles once, whether it died or was stopped. */
+export interface Running {
+  readonly exited: Promise<ExitInfo>;
+  /** Graceful, then forceful; resolves when the resource is gone. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** What a stream renders. Specs whose StreamInput is identical share one stream. */
+export interface StreamInput {
+  url: string; // resolved (urlFrom already read)
+  quality: Resolution;
+  mode: StreamMode;
+  hwAccel: HwAccel;
+  browser: BrowserOptions; // storageState already made absolute
+}
+
+/** A status condition fragment a component reports while it runs (e.g. a navigation retry). */
+export interface ComponentReport {
+  type: string; // condition type: DisplayReady, BrowserReady, EncoderRunning, ...
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message?: string;
+}
+
+export interface StartContext {
+  signal: AbortSignal; // aborted when the state that started the component is left
+  log: Logger;
+  report(r: ComponentReport): void;
+}
+
+// ── display ────────────────────────────────────────────────────────────────────────────────
+export interface DisplayHandle extends Running {
+  readonly display: string; // ":12"
+}
+export interface DisplayDriver {
+  start(opts: { width: number; height: number }, ctx: StartContext): Promise<DisplayHandle>;
+}
+
+// ── browser ────────────────────────────────────────────────────────────────────────────────
+/** `exited` settles on page crash, browser disconnect, renderer hang or process exit. */
+export interface BrowserHandle extends Running {
+  readonly reloads: number;
+}
+export interface BrowserDriver {
+  start(opts: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle>;
+}
+
+// ── encoder ────────────────────────────────────────────────────────────────────────────────
+export interface EncoderFigures {
+  fps: number;
+  speed: number;
+  droppedFrames: number;
+  duplicatedFrames: number;
+  bitrateKbps: number;
+  frame: number;
+  at: string; // ISO time of the sample
+}
+export interface EncoderHandle extends Running {
+  readonly encoder: string; // what is in use, e.g. 'libx264' after a hardware fallback
+  readonly fallbackReason?: string;
+  /** Latest -progress sample, if any. */
+  figures(): EncoderFigures | undefined;
+  /** Resolves once the stream is servable (three segments exist). */
+  servable(): Promise<void>;
+}
+export interface EncoderDriver {
+  /** `dir` is the stream's directory; it outlives one encoder so a restart continues the playlist. */
+  start(opts: { display: string; input: StreamInput; dir: string }, ctx: StartContext): Promise<EncoderHandle>;
+}
+
+// ── stream server ──────────────────────────────────────────────────────────────────────────
+export interface StreamFetchStats {
+  client: string; // remote address
+  lastPlaylistAt?: string;
+  lastSegmentAt?: string;
+  bytes: number;
+}
+export interface StreamPublisher {
+  /** Makes `dir` servable under an unguessable path; returns the path token. */
+  publish(streamId: string, dir: string, mode: StreamMode): { token: string; entry: string /* e.g. master.m3u8 */ };
+  unpublish(streamId: string): void;
+  /** Absolute URL the device should fetch, using the local address that routes to `deviceHost`. */
+  urlFor(streamId: string, deviceHost: string): string;
+  fetches(streamId: string): StreamFetchStats[];
+}
+
+// ── cast ───────────────────────────────────────────────────────────────────────────────────
+export interface ResolvedDevice {
+  host: string;
+  port: number;
+  id?: string; // mDNS `id` TXT value
+  name?: string; // friendly name
+  model?: string;
+}
+
+/** Something the device did that differs from the spec. The cast machine turns these into policy. */
+export type CastDrift =
+  | { type: 'IDLE'; idleReason: 'CANCELLED' | 'INTERRUPTED' | 'FINISHED' | 'ERROR' | 'UNKNOWN'; detailedErrorCode?: number }
+  | { type: 'LOAD_FAILED'; detailedErrorCode?: number; message?: string }
+  | { type: 'APP_GONE' } // our session vanished from RECEIVER_STATUS (stop casting)
+  | { type: 'OTHER_APP'; appId: string; displayName?: string } // another app took the device
+  | { type: 'IDLE_SCREEN' } // ambient/backdrop
+  | { type: 'STANDBY'; standby: boolean } // isStandBy / isActiveInput:false, and back
+  | { type: 'STALLED'; message: string } // PLAYING but currentTime or fetches not advancing
+  | { type: 'CONNECTION_LOST'; message: string }; // socket closed or heartbeat silence
+
+export interface MediaState {
+  playerState: 'IDLE' | 'BUFFERING' | 'PLAYING' | 'PAUSED' | 'LOADING' | 'UNKNOWN';
+  currentTime?: number;
+  mediaSessionId?: number;
+  contentId?: string;
+}
+
+export interface CastLoad {
+  url: string;
+  mode: StreamMode;
+  title: string;
+}
+
+/** One TLS connection to a device, with our Default Media Receiver session on it. */
+export interface CastConnection {
+  readonly device: ResolvedDevice;
+  /** The app running on the device right now, as last reported. */
+  receiver(): { appId?: string; sessionId?: string; isIdleScreen: boolean; isStandBy: boolean; isActiveInput: boolean };
+  media(): MediaState | undefined;
+  /** Launch the DMR, or join our session if it still runs. Returns true when it joined a session already playing `url`. */
+  launch(opts: { takeover: boolean; expectUrl?: string }): Promise<{ joined: boolean }>;
+  load(media: CastLoad): Promise<void>;
+  /** Media STOP, receiver STOP of our session, then close. */
+  stop(): Promise<void>;
+  /** Close the socket, leaving whatever plays playing. */
+  close(): void;
+  onDrift(listener: (d: CastDrift) => void): () => void;
+}
+
+export interface CastDriver {
+  resolve(device: DeviceRef, ctx: StartContext): Promise<ResolvedDevice>;
+  connect(device: ResolvedDevice, ctx: StartContext): Promise<CastConnection>;
+  /** Forget a cached resolution (the address may have changed). */
+  forget(device: DeviceRef): void;
+}
+
+/** Everything the machines need from the outside world, passed in (no module singletons). */
+export interface Components {
+  display: DisplayDriver;
+  browser: BrowserDriver;
+  encoder: EncoderDriver;
+  cast: CastDriver;
+  streams: StreamPublisher;
+  /** Where stream directories are created. */
+  streamRoot: string;
+}

@@ -1,0 +1,206 @@
+// The CastSpec v1 schema: the single source of the spec types and of the JSON Schema editors use.
+// `.meta({ applies })` says what a change to a field costs: `live` (no pipeline restart),
+// `cast` (re-cast on the device, stream untouched) or `stream` (re-render, device link kept).
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const API_VERSION = 'pagecast/v1';
+export const KIND = 'CastSpec';
+
+const duration = (what = 'a duration like 2s, 5m or 1h') =>
+  z
+    .string({ error: `expected ${what}` })
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        ctx.issues.push({ code: 'custom', message: `expected ${what}, got "${text}"`, input: text });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({ type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', examples: ['2s', '5m', '1h30m'] });
+
+const positiveDuration = duration().refine((ms) => ms > 0, { message: 'expected a duration above zero' });
+
+export const PRESETS = {
+  '480p': { width: 854, height: 480, fps: 15, bitrateKbps: 1200 },
+  '720p': { width: 1280, height: 720, fps: 30, bitrateKbps: 3000 },
+  '1080p': { width: 1920, height: 1080, fps: 30, bitrateKbps: 6000 },
+} as const;
+export type PresetName = keyof typeof PRESETS;
+
+const even = (what: string, min: number, max: number) =>
+  z
+    .number({ error: `expected a whole number of pixels for ${what}` })
+    .int({ error: `expected a whole number of pixels for ${what}` })
+    .min(min, { error: `${what} must be at least ${min}` })
+    .max(max, { error: `${what} must be at most ${max} (the Default Media Receiver's limit)` })
+    .refine((n) => n % 2 === 0, { message: `${what} must be even (H.264 4:2:0)` });
+
+export const CustomQuality = z.strictObject({
+  width: even('width', 320, 1920),
+  height: even('height', 240, 1080),
+  fps: z.number().int().min(1).max(60),
+  bitrateKbps: z.number().int().min(200).max(20_000).optional(),
+});
+
+export const Quality = z
+  .union([z.enum(['480p', '720p', '1080p']), CustomQuality], {
+    error: 'expected 480p, 720p, 1080p or {width, height, fps}',
+  })
+  .transform((q): Resolution => {
+    if (typeof q === 'string') return { ...PRESETS[q] };
+    // A bitrate that fits the frame: ~0.1 bit per pixel per frame at 30 fps, at least 800 kbps.
+    const bitrateKbps = q.bitrateKbps ?? Math.max(800, Math.round((q.width * q.height * Math.min(q.fps, 30) * 0.1) / 1000));
+    return { width: q.width, height: q.height, fps: q.fps, bitrateKbps };
+  });
+export interface Resolution {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+}
+
+export const HwAccel = z.enum(['auto', 'off', 'qsv', 'vaapi', 'nvenc']);
+export type HwAccel = z.infer<typeof HwAccel>;
+export const StreamMode = z.enum(['hls', 'fmp4']);
+export type StreamMode = z.infer<typeof StreamMode>;
+
+export const DeviceRef = z.union(
+  [
+    z.string().min(1, { error: 'expected a device name' }),
+    z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(8009),
+    }),
+    z.strictObject({ id: z.string().regex(/^[0-9a-f]{32}$/i, { error: 'expected the 32 hex digits of a Cast device id' }) }),
+  ],
+  { error: 'expected a device name, {host, port} or {id}' },
+);
+export type DeviceRef = z.output<typeof DeviceRef>;
+
+const httpUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'file:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an http, https or file URL' },
+);
+
+export const UrlFrom = z.union(
+  [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }), z.strictObject({ file: z.string().min(1) })],
+  { error: 'expected {env: NAME} or {file: path}' },
+);
+
+export const WaitFor = z.union(
+  [
+    z.strictObject({ selector: z.string().min(1) }),
+    z.strictObject({ networkIdle: z.literal(true) }),
+    z.strictObject({ delay: duration() }),
+  ],
+  { error: 'expected {selector: css}, {networkIdle: true} or {delay: 2s}' },
+);
+
+export const BrowserOptions = z.strictObject({
+  storageState: z.string().min(1).optional().meta({ description: 'Playwright storage-state JSON (cookies, localStorage), relative to the spec file' }),
+  waitFor: WaitFor.optional(),
+  navigationTimeout: duration().default(30_000),
+  reload: positiveDuration.optional().meta({ description: 'reload the page this often' }),
+  zoom: z.number().min(0.25).max(5).default(1),
+  css: z.string().optional(),
+  headers: z.record(z.string(), z.string()).optional().meta({ description: 'extra HTTP headers sent with every request' }),
+  userAgent: z.string().optional(),
+  colorScheme: z.enum(['light', 'dark']).optional(),
+});
+export type BrowserOptions = z.output<typeof BrowserOptions>;
+
+export const Policy = z.strictObject({
+  onDeviceIdle: z.enum(['restart', 'teardown']).default('restart'),
+  onEncoderExit: z.enum(['restart', 'teardown']).default('restart'),
+  onOtherApp: z.enum(['wait', 'takeover']).default('wait'),
+  backoff: z
+    .strictObject({ initial: positiveDuration.default(2000), max: positiveDuration.default(300_000) })
+    .prefault({})
+    .refine((b) => b.max >= b.initial, { message: 'backoff.max must not be below backoff.initial' }),
+  maxRestarts: z
+    .strictObject({ count: z.number().int().min(0).max(10_000).default(10), window: positiveDuration.default(600_000) })
+    .prefault({}),
+});
+export type Policy = z.output<typeof Policy>;
+
+export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Day = (typeof DAYS)[number];
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, { error: 'expected a time like 07:00 (24-hour)' });
+
+export const ScheduleWindow = z
+  .strictObject({
+    days: z.array(z.enum(DAYS)).min(1).default([...DAYS]),
+    start: clock,
+    end: clock,
+  })
+  .refine((w) => w.start !== w.end, { message: 'start and end are equal: leave the schedule out to mean always on' });
+export type ScheduleWindow = z.output<typeof ScheduleWindow>;
+
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const Schedule = z.strictObject({
+  timezone: z.string().refine(isTimeZone, { message: 'expected an IANA time zone like Europe/Berlin' }).default('UTC'),
+  windows: z.array(ScheduleWindow).min(1),
+});
+export type Schedule = z.output<typeof Schedule>;
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_KEY = /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export const Metadata = z.strictObject({
+  name: z
+    .string()
+    .max(63)
+    .regex(NAME, { error: 'expected a lowercase name of letters, digits and dashes (like kitchen-tv)' }),
+  labels: z
+    .record(z.string().regex(LABEL_KEY, { error: 'expected a label key like site or example.com/site' }), z.string().max(63))
+    .default({}),
+});
+
+export const CastSpecBody = z
+  .strictObject({
+    device: DeviceRef.meta({ applies: 'cast' }),
+    url: httpUrl.optional().meta({ applies: 'stream' }),
+    urlFrom: UrlFrom.optional().meta({ applies: 'stream', description: 'read the URL from an env variable or a file, so secrets stay out of git' }),
+    title: z.string().max(200).optional().meta({ applies: 'cast', description: 'title shown on the TV (default: the spec name)' }),
+    quality: Quality.default({ ...PRESETS['720p'] }).meta({ applies: 'stream' }),
+    hwAccel: HwAccel.default('auto').meta({ applies: 'stream' }),
+    mode: StreamMode.default('hls').meta({ applies: 'stream' }),
+    priority: z.number().int().min(-1000).max(1000).default(0).meta({ applies: 'live' }),
+    suspend: z.boolean().default(false).meta({ applies: 'live', description: 'leave the device alone, like flux suspend' }),
+    browser: BrowserOptions.prefault({}).meta({ applies: 'stream' }),
+    policy: Policy.prefault({}).meta({ applies: 'live' }),
+    schedule: Schedule.optional().meta({ applies: 'live' }),
+  })
+  .superRefine((s, ctx) => {
+    if (s.url === undefined && s.urlFrom === undefined) ctx.issues.push({ code: 'custom', message: 'expected url or urlFrom', input: s, path: ['url'] });
+    if (s.url !== undefined && s.urlFrom !== undefined) ctx.issues.push({ code: 'custom', message: 'give url or urlFrom, not both', input: s, path: ['urlFrom'] });
+  });
+
+export const CastSpecSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` }),
+  kind: z.literal(KIND, { error: `expected kind: ${KIND}` }),
+  metadata: Metadata,
+  spec: CastSpecBody,
+});
+
+export type CastSpecInput = z.input<typeof CastSpecSchema>;
+/** A validated spec, defaults applied. `spec.url` may still be unresolved when `urlFrom` is used. */
+export type CastSpec = z.output<typeof CastSpecSchema>;
+export type CastSpecBody = CastSpec['spec'];
