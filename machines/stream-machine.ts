@@ -1,0 +1,310 @@
+// The stream machine: display → (browser ‖ encoder) → servable, one per distinct render input.
+// Each component is a fromCallback actor: it starts the process, reports READY / EXITED, and its
+// cleanup appends the async stop to the stream's Teardown, so leaving a state stops what it
+// started, innermost first. An encoder exit restarts only the encoder (the playlist continues);
+// a browser exit only the browser; a display exit the whole stream.
+import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import type {
+  BrowserHandle,
+  ComponentReport,
+  Components,
+  DisplayHandle,
+  EncoderHandle,
+  ExitInfo,
+  Running,
+  StartContext,
+  StreamInput,
+} from './components.js';
+import { Teardown } from './teardown.js';
+import type { Logger } from '../controller/log.js';
+
+export interface StreamMachineInput {
+  id: string;
+  input: StreamInput;
+  dir: string;
+  components: Components;
+  log: Logger;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export type StreamEvent =
+  | { type: 'DISPLAY_READY'; handle: DisplayHandle }
+  | { type: 'DISPLAY_EXITED'; info: ExitInfo }
+  | { type: 'BROWSER_READY'; handle: BrowserHandle }
+  | { type: 'BROWSER_EXITED'; info: ExitInfo }
+  | { type: 'ENCODER_STARTED'; handle: EncoderHandle }
+  | { type: 'ENCODER_SERVABLE' }
+  | { type: 'ENCODER_EXITED'; info: ExitInfo }
+  | { type: 'REPORT'; report: ComponentReport }
+  | { type: 'STOP' };
+
+export type StreamEmitted =
+  | { type: 'changed' }
+  | { type: 'componentExited'; component: 'display' | 'browser' | 'encoder'; info: ExitInfo };
+
+interface StreamContext extends StreamMachineInput {
+  teardown: Teardown;
+  display?: string;
+  browserReady: boolean;
+  encoderServable: boolean;
+  encoder?: EncoderHandle;
+  attempts: { display: number; browser: number; encoder: number };
+  restarts: number;
+  lastExit?: { component: string; info: ExitInfo; at: string };
+  reports: Record<string, ComponentReport & { at: string }>;
+}
+
+type ComponentInput = { ctx: StreamContext };
+
+/** Wraps a driver's start() as a long-lived callback actor. */
+function component<H extends Running>(
+  name: 'display' | 'browser' | 'encoder',
+  start: (ctx: StreamContext, sc: StartContext) => Promise<H>,
+  onStarted: (h: H, sendBack: (e: EventObject) => void) => EventObject,
+  exitedType: string,
+) {
+  return fromCallback<EventObject, ComponentInput>(({ input, sendBack }) => {
+    const ctx = input.ctx;
+    const ac = new AbortController();
+    let stopping = false;
+    const log = ctx.log.child({ component: name });
+    const started = start(ctx, {
+      signal: ac.signal,
+      log,
+      report: (report) => {
+        if (!stopping) sendBack({ type: 'REPORT', report });
+      },
+    });
+    started.then(
+      (h) => {
+        if (stopping) return;
+        sendBack(onStarted(h, sendBack));
+        void h.exited.then((info) => {
+          if (!stopping) sendBack({ type: exitedType, info });
+        });
+      },
+      (err: unknown) => {
+        if (stopping) return;
+        const message = err instanceof Error ? err.message : String(err);
+        log.warn({ err: message }, `${name} failed to start`);
+        sendBack({ type: exitedType, info: { reason: 'start-failed', message } });
+      },
+    );
+    return () => {
+      stopping = true;
+      ac.abort();
+      ctx.teardown.add(() => started.then((h) => h.stop(), () => undefined));
+    };
+  });
+}
+
+const backoffMs = (ctx: StreamContext, which: keyof StreamContext['attempts']) => {
+  const b = ctx.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+  return Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, ctx.attempts[which] - 1));
+};
+
+export const streamMachine = setup({
+  types: {
+    context: {} as StreamContext,
+    events: {} as StreamEvent,
+    input: {} as StreamMachineInput,
+    emitted: {} as StreamEmitted,
+  },
+  actors: {
+    display: component<DisplayHandle>(
+      'display',
+      (ctx, sc) => ctx.components.display.start({ width: ctx.input.quality.width, height: ctx.input.quality.height }, sc),
+      (handle) => ({ type: 'DISPLAY_READY', handle }),
+      'DISPLAY_EXITED',
+    ),
+    browser: component<BrowserHandle>(
+      'browser',
+      (ctx, sc) => ctx.components.browser.start({ display: ctx.display!, input: ctx.input }, sc),
+      (handle) => ({ type: 'BROWSER_READY', handle }),
+      'BROWSER_EXITED',
+    ),
+    // The encoder reports twice: started (figures available) and servable (three segments).
+    encoder: component<EncoderHandle>(
+      'encoder',
+      (ctx, sc) => ctx.components.encoder.start({ display: ctx.display!, input: ctx.input, dir: ctx.dir }, sc),
+      (handle, sendBack) => {
+        void handle.servable().then(
+          () => sendBack({ type: 'ENCODER_SERVABLE' }),
+          () => undefined,
+        );
+        return { type: 'ENCODER_STARTED', handle };
+      },
+      'ENCODER_EXITED',
+    ),
+    awaitTeardown: fromPromise<void, { teardown: Teardown }>(({ input }) => input.teardown.done()),
+  },
+  delays: {
+    displayBackoff: ({ context }) => backoffMs(context, 'display'),
+    browserBackoff: ({ context }) => backoffMs(context, 'browser'),
+    encoderBackoff: ({ context }) => backoffMs(context, 'encoder'),
+  },
+  actions: {
+    changed: emit({ type: 'changed' } as const),
+  },
+}).createMachine({
+  id: 'stream',
+  context: ({ input }) => ({
+    ...input,
+    teardown: new Teardown(),
+    browserReady: false,
+    encoderServable: false,
+    attempts: { display: 0, browser: 0, encoder: 0 },
+    restarts: 0,
+    reports: {},
+  }),
+  initial: 'running',
+  on: {
+    STOP: '.stopping',
+    REPORT: {
+      actions: [
+        assign({
+          reports: ({ context, event }) => ({ ...context.reports, [event.report.type]: { ...event.report, at: new Date().toISOString() } }),
+        }),
+        'changed',
+      ],
+    },
+  },
+  states: {
+    running: {
+      invoke: { src: 'display', input: ({ context }) => ({ ctx: context }) },
+      on: {
+        DISPLAY_EXITED: {
+          target: 'displayRestarting',
+          actions: [
+            assign({
+              attempts: ({ context }) => ({ ...context.attempts, display: context.attempts.display + 1 }),
+              restarts: ({ context }) => context.restarts + 1,
+              lastExit: ({ event }) => ({ component: 'display', info: event.info, at: new Date().toISOString() }),
+              display: undefined,
+              browserReady: false,
+              encoderServable: false,
+              encoder: undefined,
+            }),
+            emit(({ event }) => ({ type: 'componentExited', component: 'display', info: event.info }) as const),
+            'changed',
+          ],
+        },
+      },
+      initial: 'startingDisplay',
+      states: {
+        startingDisplay: {
+          on: {
+            DISPLAY_READY: {
+              target: 'up',
+              actions: [assign({ display: ({ event }) => event.handle.display }), 'changed'],
+            },
+          },
+        },
+        up: {
+          type: 'parallel',
+          states: {
+            browser: {
+              initial: 'run',
+              states: {
+                run: {
+                  invoke: { src: 'browser', input: ({ context }) => ({ ctx: context }) },
+                  initial: 'starting',
+                  states: {
+                    starting: {
+                      on: {
+                        BROWSER_READY: {
+                          target: 'ready',
+                          actions: [assign({ browserReady: true }), 'changed'],
+                        },
+                      },
+                    },
+                    ready: {
+                      entry: assign({ attempts: ({ context }) => ({ ...context.attempts, browser: 0 }) }),
+                    },
+                  },
+                  on: {
+                    BROWSER_EXITED: {
+                      target: 'restarting',
+                      actions: [
+                        assign({
+                          browserReady: false,
+                          attempts: ({ context }) => ({ ...context.attempts, browser: context.attempts.browser + 1 }),
+                          restarts: ({ context }) => context.restarts + 1,
+                          lastExit: ({ event }) => ({ component: 'browser', info: event.info, at: new Date().toISOString() }),
+                        }),
+                        emit(({ event }) => ({ type: 'componentExited', component: 'browser', info: event.info }) as const),
+                        'changed',
+                      ],
+                    },
+                  },
+                },
+                restarting: { after: { browserBackoff: 'run' } },
+              },
+            },
+            encoder: {
+              initial: 'run',
+              states: {
+                run: {
+                  invoke: { src: 'encoder', input: ({ context }) => ({ ctx: context }) },
+                  initial: 'starting',
+                  states: {
+                    starting: {
+                      on: {
+                        ENCODER_STARTED: {
+                          target: 'encoding',
+                          actions: [assign({ encoder: ({ event }) => event.handle }), 'changed'],
+                        },
+                      },
+                    },
+                    encoding: {
+                      on: {
+                        ENCODER_SERVABLE: {
+                          target: 'servable',
+                          actions: [assign({ encoderServable: true }), 'changed'],
+                        },
+                      },
+                    },
+                    servable: {
+                      entry: assign({ attempts: ({ context }) => ({ ...context.attempts, encoder: 0, display: 0 }) }),
+                    },
+                  },
+                  on: {
+                    ENCODER_EXITED: {
+                      target: 'restarting',
+                      actions: [
+                        assign({
+                          encoderServable: false,
+                          attempts: ({ context }) => ({ ...context.attempts, encoder: context.attempts.encoder + 1 }),
+                          restarts: ({ context }) => context.restarts + 1,
+                          lastExit: ({ event }) => ({ component: 'encoder', info: event.info, at: new Date().toISOString() }),
+                        }),
+                        emit(({ event }) => ({ type: 'componentExited', component: 'encoder', info: event.info }) as const),
+                        'changed',
+                      ],
+                    },
+                  },
+                },
+                restarting: { after: { encoderBackoff: 'run' } },
+              },
+            },
+          },
+        },
+      },
+    },
+    displayRestarting: {
+      after: { displayBackoff: 'running' },
+    },
+    stopping: {
+      entry: assign({ browserReady: false, encoderServable: false }),
+      invoke: {
+        src: 'awaitTeardown',
+        input: ({ context }) => ({ teardown: context.teardown }),
+        onDone: 'stopped',
+        onError: 'stopped',
+      },
+    },
+    stopped: { type: 'final', entry: 'changed' },
+  },
+});
+
+export type StreamActorLogic = typeof streamMachine;
