@@ -92,7 +92,7 @@ const httpUrl = z.string().refine(
 );
 
 export const UrlFrom = z.union(
-  [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }), z.strictObject({ file: z.string().min(1) })],
+  [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected an environment variable name like HA_URL' }) }), z.strictObject({ file: z.string().min(1) })],
   { error: 'expected {env: NAME} or {file: path}' },
 );
 
