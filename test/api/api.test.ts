@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isLoopbackHost, jsonSyntaxError, matchRoute, startApiServer, type ApiServer } from '../../controller/api.js';
@@ -215,7 +215,7 @@ describe('ephemeral casts', () => {
     const res = await request(`${api.url}/api/v1/casts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: chunks(),
+      body: Readable.from(chunks()),
     });
     expect(res.statusCode).toBe(413);
     expect(res.headers.connection).toBe('close');
