@@ -13,6 +13,7 @@ import { castv2Ready, guardFrameSize } from '../../machines/castv2-ready.js';
 import { BACKDROP_APP, DEFAULT_MEDIA_RECEIVER, NS, isRecord, parseCastJson, type Json } from '../../machines/cast-messages.js';
 import type { Player, PlayerLoad, PlayerStatus, StartPlayer } from './player-types.js';
 import { MdnsResponder } from './mdns-responder.js';
+import { startPlayer as strictPlayer } from './hls-player.js';
 
 export interface ReceivedMessage {
   at: number;
@@ -103,7 +104,7 @@ export class FakeCastDevice {
   private failLoadCode?: number;
   private changeListeners = new Set<() => void>();
   private mdns?: MdnsResponder;
-  private startPlayerFn?: StartPlayer;
+  private readonly startPlayerFn: StartPlayer;
   private stopped = false;
   private announced: { port?: number; address?: string } = {};
 
@@ -114,21 +115,22 @@ export class FakeCastDevice {
     this.model = opts.model ?? 'Chromecast';
     this.host = opts.host ?? '127.0.0.1';
     this.requestedPort = opts.port ?? 0;
-    this.startPlayerFn = opts.startPlayer;
+    // The strict HLS player unless a protocol-only test injects a stub.
+    this.startPlayerFn = opts.startPlayer ?? strictPlayer;
   }
 
   get port(): number {
     return this.actualPort;
   }
 
+  /** The UDP port its mDNS responder listens on (useful when started with mdns.port 0). */
+  get mdnsPort(): number | undefined {
+    return this.mdns?.port;
+  }
+
   async start(): Promise<void> {
     await castv2Ready();
     this.tlsCreds ??= this.opts.tls ?? (await selfSignedCert());
-    if (!this.startPlayerFn) {
-      // The strict player is a sibling module; loaded lazily so protocol-only users need not have it.
-      const mod = (await import('./hls-player.js' as string)) as { startPlayer: StartPlayer };
-      this.startPlayerFn = mod.startPlayer;
-    }
     await this.listen(this.requestedPort);
     this.requestedPort = this.actualPort; // a reboot comes back on the same port
     if (this.opts.mdns) {
@@ -520,7 +522,7 @@ export class FakeCastDevice {
       hlsVideoSegmentFormat: str(media.hlsVideoSegmentFormat),
     };
     // Started after the reply so the sender sees BUFFERING before any PLAYING broadcast.
-    session.player = this.startPlayerFn!(load, { maxLevel: this.opts.maxLevel ?? 41, origin: 'https://www.gstatic.com', log: (l) => this.log(`player: ${l}`) }, (s) => this.onPlayerStatus(session, s));
+    session.player = this.startPlayerFn(load, { maxLevel: this.opts.maxLevel ?? 41, origin: 'https://www.gstatic.com', log: (l) => this.log(`player: ${l}`) }, (s) => this.onPlayerStatus(session, s));
   }
 
   private onPlayerStatus(session: MediaSession, s: PlayerStatus): void {

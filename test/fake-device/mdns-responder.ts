@@ -18,13 +18,13 @@ export interface CastServiceRecord {
 
 export class MdnsResponder {
   private service: CastServiceRecord;
-  private readonly port: number;
+  private requestedPort: number;
   private readonly bindAddress: string;
   private socket?: Socket;
   private mdns?: makeMdns.MulticastDNS;
 
   constructor(opts: { port: number; bindAddress?: string; service: CastServiceRecord }) {
-    this.port = opts.port;
+    this.requestedPort = opts.port;
     this.bindAddress = opts.bindAddress ?? '127.255.255.255';
     this.service = opts.service;
   }
@@ -34,15 +34,22 @@ export class MdnsResponder {
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(this.port, this.bindAddress, () => {
+      socket.bind(this.requestedPort, this.bindAddress, () => {
         socket.removeListener('error', reject);
         resolve();
       });
     });
-    const mdns = makeMdns({ socket, multicast: false, bind: false, port: this.port });
+    // Port 0 picks a free one; further responders join it with reuseAddr.
+    this.requestedPort = socket.address().port;
+    const mdns = makeMdns({ socket, multicast: false, bind: false, port: this.requestedPort });
     this.mdns = mdns;
     mdns.on('warning', () => undefined); // undecodable packets: not ours to care about
     mdns.on('query', (q, rinfo) => this.onQuery(q.questions ?? [], rinfo));
+  }
+
+  /** The UDP port queries reach it on. */
+  get port(): number {
+    return this.requestedPort;
   }
 
   update(service: CastServiceRecord): void {
