@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from './atomic-file.js';
+import { PagecastError } from './errors.js';
 import type { Logger } from './log.js';
 import type { EphemeralCastRequest } from './types.js';
 
@@ -88,12 +89,18 @@ export class StateDir {
   /** Creates the directory (0700) and loads what a previous run kept. Never throws on bad content. */
   async open(): Promise<StateSnapshot> {
     const problems: string[] = [];
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const st = await stat(this.dir);
-    if ((st.mode & 0o077) !== 0) {
-      // It holds the API token and ephemeral cast URLs: nobody else reads it.
-      await chmod(this.dir, 0o700);
-      this.log.info({ dir: this.dir, was: (st.mode & 0o777).toString(8) }, 'state directory permissions tightened to 0700');
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const st = await stat(this.dir);
+      if (!st.isDirectory()) throw new Error('not a directory');
+      if ((st.mode & 0o077) !== 0) {
+        // It holds the API token and ephemeral cast URLs: nobody else reads it.
+        await chmod(this.dir, 0o700);
+        this.log.info({ dir: this.dir, was: (st.mode & 0o777).toString(8) }, 'state directory permissions tightened to 0700');
+      }
+    } catch (err) {
+      // Content problems are never fatal; a directory we cannot have is a configuration error.
+      throw new PagecastError('CONFIG', `state directory ${this.dir} cannot be used: ${(err as Error).message}`, { source: this.dir, cause: err });
     }
 
     const lastGood = await this.load(FILES.lastGood, LastGoodFile, problems);
@@ -253,6 +260,9 @@ export class SerialWriter {
           if (this.running === next) this.running = undefined;
         }
       });
+    // Callers may fire and forget (the failure is logged where it happens); awaiting callers
+    // still see the rejection, but a dropped one must not become an unhandled rejection.
+    next.catch(() => undefined);
     this.queued = next;
     return next;
   }

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readJsonFile, writeFileAtomic } from '../../controller/atomic-file.js';
 import { silentLogger } from '../../controller/log.js';
 import { defaultStateDir, SerialWriter, StateDir, type LastGoodEntry } from '../../controller/state-dir.js';
@@ -53,6 +53,17 @@ describe('StateDir', () => {
     const snap = await new StateDir({ dir, log: silentLogger() }).open();
     expect(snap).toEqual({ lastGood: {}, suspended: [], casts: [], problems: [] });
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('a path that cannot be a directory is a CONFIG error naming it', async () => {
+    const file = join(root, 'file');
+    await writeFile(file, 'x');
+    const err = await new StateDir({ dir: file, log: silentLogger() }).open().catch((e) => e);
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toMatch(`state directory ${file} cannot be used: EEXIST`);
+    const under = await new StateDir({ dir: join(file, 'sub'), log: silentLogger() }).open().catch((e) => e);
+    expect(under.code).toBe('CONFIG');
+    expect(under.message).toMatch(/ENOTDIR/);
   });
 
   it('tightens a directory others can read', async () => {
@@ -150,11 +161,17 @@ describe('StateDir', () => {
 
   it('a failing write rejects and leaves the state in memory', async () => {
     const dir = join(root, 'state');
-    const a = new StateDir({ dir, log: silentLogger() });
+    const lines: string[] = [];
+    const { pino } = await import('pino');
+    const a = new StateDir({ dir, log: pino({ level: 'info' }, { write: (l: string) => lines.push(l) }) });
     await a.open();
     await rm(dir, { recursive: true });
     await expect(a.setSuspended('x', true)).rejects.toThrow(/ENOENT/);
     expect(a.isSuspended('x')).toBe(true);
+    // Fire and forget (as the reconciler does): logged, never an unhandled rejection.
+    void a.saveLastGood('kitchen', entry('h2'));
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('last-good.json') && l.includes('write failed'))).toBe(true));
+    await new Promise((r) => setImmediate(r));
     await mkdir(dir);
     await a.setSuspended('y', true);
     expect((await new StateDir({ dir, log: silentLogger() }).open()).suspended).toEqual(['x', 'y']);
