@@ -96,9 +96,9 @@ export const specMachine = setup({
         { target: 'preempted' },
       ],
     },
-    scheduled: {},
-    suspended: {},
-    preempted: {},
+    scheduled: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
+    suspended: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
+    preempted: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
     active: {
       entry: 'acquire',
       invoke: [
@@ -206,6 +206,14 @@ export const specMachine = setup({
     stopped: { type: 'final', entry: 'releaseAll' },
   },
 });
+
+function reroute() {
+  return { target: 'route' as const, reenter: true, actions: assign<SpecContext, SpecEvent, undefined, SpecEvent, never>(({ event }) => (event.type === 'ASSIGN' ? { assignment: event.assignment } : {})) };
+}
+
+function rerouteUpdate() {
+  return { target: 'route' as const, reenter: true, actions: assignUpdate() };
+}
 
 function assignUpdate() {
   return assign<SpecContext, SpecEvent, undefined, SpecEvent, never>(({ event }) => {

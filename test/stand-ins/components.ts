@@ -1,0 +1,253 @@
+// Stand-in components for fast controller tests and the reconcile benchmark: no processes, no
+// sockets. Each records what it was asked and can be told to fail, exit or drift.
+import { EventEmitter } from 'node:events';
+import type {
+  BrowserDriver,
+  BrowserHandle,
+  CastConnection,
+  CastDrift,
+  CastDriver,
+  CastLoad,
+  Components,
+  DisplayDriver,
+  DisplayHandle,
+  EncoderDriver,
+  EncoderHandle,
+  ExitInfo,
+  MediaState,
+  ResolvedDevice,
+  StreamFetchStats,
+  StreamPublisher,
+} from '../../machines/components.js';
+import type { DeviceRef, StreamMode } from '../../specs/schema.js';
+
+/** A running stand-in: exits when told, or when stopped. */
+class Handle {
+  private resolveExit!: (i: ExitInfo) => void;
+  readonly exited: Promise<ExitInfo> = new Promise((r) => (this.resolveExit = r));
+  stopped = false;
+  constructor(readonly log: StandInLog, readonly kind: string, readonly id: number) {
+    log.started(kind, id);
+  }
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.stopped(this.kind, this.id);
+    this.resolveExit({ reason: 'stopped' });
+  }
+  /** Simulate a crash. */
+  die(info: ExitInfo = { reason: 'killed', signal: 'SIGKILL' }): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.stopped(this.kind, this.id);
+    this.resolveExit(info);
+  }
+}
+
+export class StandInLog {
+  readonly events: string[] = [];
+  readonly live = new Map<string, Handle>();
+  private n = 0;
+  next(): number {
+    return ++this.n;
+  }
+  started(kind: string, id: number): void {
+    this.events.push(`start ${kind}#${id}`);
+  }
+  stopped(kind: string, id: number): void {
+    this.events.push(`stop ${kind}#${id}`);
+    this.live.delete(`${kind}#${id}`);
+  }
+  running(kind: string): Handle[] {
+    return [...this.live.values()].filter((h) => h.kind === kind && !h.stopped);
+  }
+  track(h: Handle): void {
+    this.live.set(`${h.kind}#${h.id}`, h);
+  }
+}
+
+export interface StandInOptions {
+  /** ms before a component reports ready (0 = next tick). */
+  startDelayMs?: number;
+  log?: StandInLog;
+}
+
+export class FakeConnection implements CastConnection {
+  readonly drifts = new EventEmitter();
+  loads: CastLoad[] = [];
+  launches = 0;
+  stops = 0;
+  closed = false;
+  app: { appId?: string; sessionId?: string; isIdleScreen: boolean; isStandBy: boolean; isActiveInput: boolean } = {
+    isIdleScreen: true,
+    isStandBy: false,
+    isActiveInput: true,
+  };
+  private state: MediaState | undefined;
+  constructor(readonly device: ResolvedDevice, private readonly owner: FakeCastDriver) {}
+  receiver() {
+    return this.app;
+  }
+  media() {
+    return this.state;
+  }
+  async launch(opts: { takeover: boolean; expectUrl?: string }): Promise<{ joined: boolean }> {
+    this.launches++;
+    const dev = this.owner.deviceState(this.device);
+    if (dev.playingUrl && dev.playingUrl === opts.expectUrl && dev.ours) {
+      this.app = { appId: 'CC1AD845', sessionId: 's', isIdleScreen: false, isStandBy: false, isActiveInput: true };
+      this.state = { playerState: 'PLAYING' };
+      return { joined: true };
+    }
+    this.app = { appId: 'CC1AD845', sessionId: `s${this.launches}`, isIdleScreen: false, isStandBy: false, isActiveInput: true };
+    dev.ours = true;
+    return { joined: false };
+  }
+  async load(media: CastLoad): Promise<void> {
+    if (this.owner.failLoads > 0) {
+      this.owner.failLoads--;
+      throw new Error('LOAD_FAILED (error 104)');
+    }
+    this.loads.push(media);
+    this.owner.allLoads.push({ device: this.device.host, ...media });
+    this.state = { playerState: 'PLAYING', contentId: media.url };
+    const dev = this.owner.deviceState(this.device);
+    dev.playingUrl = media.url;
+  }
+  async stop(): Promise<void> {
+    this.stops++;
+    this.owner.stops.push(this.device.host);
+    const dev = this.owner.deviceState(this.device);
+    dev.playingUrl = undefined;
+    dev.ours = false;
+    this.close();
+  }
+  close(): void {
+    this.closed = true;
+    this.owner.connections.delete(this);
+  }
+  onDrift(listener: (d: CastDrift) => void): () => void {
+    this.drifts.on('drift', listener);
+    return () => this.drifts.off('drift', listener);
+  }
+  /** Test hook: the device did something. */
+  drift(d: CastDrift): void {
+    const dev = this.owner.deviceState(this.device);
+    if (d.type === 'IDLE' || d.type === 'APP_GONE' || d.type === 'IDLE_SCREEN') dev.playingUrl = undefined;
+    if (d.type === 'OTHER_APP') {
+      dev.playingUrl = undefined;
+      dev.ours = false;
+      this.app = { appId: d.appId, sessionId: 'other', isIdleScreen: false, isStandBy: false, isActiveInput: true };
+    }
+    if (d.type === 'CONNECTION_LOST') this.close();
+    this.drifts.emit('drift', d);
+  }
+}
+
+export class FakeCastDriver implements CastDriver {
+  readonly connections = new Set<FakeConnection>();
+  readonly allLoads: Array<CastLoad & { device: string }> = [];
+  readonly stops: string[] = [];
+  readonly devices = new Map<string, { playingUrl?: string; ours: boolean }>();
+  failLoads = 0;
+  unreachable = new Set<string>();
+  resolves = 0;
+  forgets = 0;
+  constructor(private readonly delayMs = 0) {}
+  deviceState(d: ResolvedDevice) {
+    let s = this.devices.get(d.host);
+    if (!s) this.devices.set(d.host, (s = { ours: false }));
+    return s;
+  }
+  async resolve(device: DeviceRef): Promise<ResolvedDevice> {
+    this.resolves++;
+    await tick(this.delayMs);
+    if (typeof device === 'string') {
+      if (this.unreachable.has(device)) throw new Error(`device "${device}" not found on the network`);
+      return { host: device.toLowerCase().replace(/\s+/g, '-'), port: 8009, name: device };
+    }
+    if ('id' in device) return { host: device.id, port: 8009, id: device.id };
+    return { host: device.host, port: device.port };
+  }
+  async connect(device: ResolvedDevice): Promise<CastConnection> {
+    await tick(this.delayMs);
+    if (this.unreachable.has(device.host)) throw new Error(`connect ECONNREFUSED ${device.host}:${device.port}`);
+    const c = new FakeConnection(device, this);
+    this.connections.add(c);
+    return c;
+  }
+  forget(): void {
+    this.forgets++;
+  }
+  connectionTo(host: string): FakeConnection | undefined {
+    return [...this.connections].find((c) => c.device.host === host && !c.closed);
+  }
+}
+
+export class FakePublisher implements StreamPublisher {
+  readonly published = new Map<string, { dir: string; mode: StreamMode; token: string }>();
+  publish(streamId: string, dir: string, mode: StreamMode) {
+    const token = `tok-${streamId}`;
+    this.published.set(streamId, { dir, mode, token });
+    return { token, entry: 'master.m3u8' };
+  }
+  unpublish(streamId: string): void {
+    this.published.delete(streamId);
+  }
+  urlFor(streamId: string, deviceHost: string): string {
+    return `http://127.0.0.1:8181/s/tok-${streamId}/master.m3u8#for=${deviceHost}`;
+  }
+  fetches(): StreamFetchStats[] {
+    return [];
+  }
+}
+
+function tick(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : new Promise((r) => setImmediate(r));
+}
+
+export interface StandIns extends Components {
+  log: StandInLog;
+  castDriver: FakeCastDriver;
+  publisher: FakePublisher;
+}
+
+export function standInComponents(streamRoot: string, opts: StandInOptions = {}): StandIns {
+  const log = opts.log ?? new StandInLog();
+  const delay = opts.startDelayMs ?? 0;
+  const make = (kind: string) => {
+    const h = new Handle(log, kind, log.next());
+    log.track(h);
+    return h;
+  };
+  const display: DisplayDriver = {
+    async start(_o, ctx) {
+      await tick(delay);
+      if (ctx.signal.aborted) throw new Error('aborted');
+      const h = make('display') as Handle & { display: string };
+      return Object.assign(h, { display: `:${h.id}` }) as unknown as DisplayHandle;
+    },
+  };
+  const browser: BrowserDriver = {
+    async start(_o, ctx) {
+      await tick(delay);
+      if (ctx.signal.aborted) throw new Error('aborted');
+      return Object.assign(make('browser'), { reloads: 0 }) as unknown as BrowserHandle;
+    },
+  };
+  const encoder: EncoderDriver = {
+    async start(_o, ctx) {
+      await tick(delay);
+      if (ctx.signal.aborted) throw new Error('aborted');
+      const h = make('encoder');
+      return Object.assign(h, {
+        encoder: 'libx264',
+        figures: () => ({ fps: 30, speed: 1, droppedFrames: 0, duplicatedFrames: 0, bitrateKbps: 3000, frame: 1, at: new Date().toISOString() }),
+        servable: () => tick(delay),
+      }) as unknown as EncoderHandle;
+    },
+  };
+  const castDriver = new FakeCastDriver(delay);
+  const publisher = new FakePublisher();
+  return { display, browser, encoder, cast: castDriver, streams: publisher, streamRoot, log, castDriver, publisher };
+}
