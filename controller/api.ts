@@ -351,6 +351,10 @@ class ApiHandler {
       await this.route(req, res, remote);
     } catch (err) {
       const e = toHttpError(err);
+      if (e.status === 401 || e.status === 403) {
+        // Refused mutations are worth an audit line: who tried what (never the presented token).
+        this.log.warn({ remote, method: req.method, path: safePath(req.url), status: e.status }, 'api: request refused');
+      }
       if (e.status >= 500) this.log.error({ remote, method: req.method, err: redactText((err as Error)?.message ?? String(err)) }, 'api: handler error');
       const headers = { ...e.headers };
       // Do not read a body we refused: close the connection instead of draining it.
@@ -461,6 +465,11 @@ class ApiHandler {
       throw new HttpError(401, 'UNAUTHORIZED', 'token rejected', undefined, { 'www-authenticate': 'Bearer realm="pagecast", error="invalid_token"' });
     }
   }
+}
+
+/** The path without its query (which no route uses and a client might fill with anything). */
+function safePath(url: string | undefined): string {
+  return (url ?? '/').split('?')[0]!.slice(0, 200);
 }
 
 function hostOf(hostHeader: string): string {

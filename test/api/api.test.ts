@@ -116,6 +116,10 @@ describe('auth', () => {
     const cast = await postJson('/api/v1/casts', { device: 'TV', url: 'https://a.example/' }, null);
     expect(cast.status).toBe(401);
     expect(control.calls).toEqual([]);
+    const refused = logLines.filter((l) => l.includes('api: request refused'));
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    expect(refused[0]).toContain('"path":"/api/v1/specs/kitchen/suspend"');
+    expect(refused.join('')).not.toContain('guess');
   });
 
   it('suspend and resume with the token', async () => {
