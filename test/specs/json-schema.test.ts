@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { castSpecJsonSchema } from '../../specs/json-schema.js';
+import { listSpecFiles, loadSpecFile } from '../../specs/load.js';
+
+// Strict mode: unknown keywords, ambiguous types and the like are errors, as in picky editors.
+const ajv = new Ajv({ strict: true, allErrors: true });
+const validate = ajv.compile(castSpecJsonSchema());
+
+async function documentsOf(file: string): Promise<unknown[]> {
+  const docs = parseAllDocuments(await readFile(file, 'utf8')) as unknown as Array<{ contents: unknown; toJS(): unknown }>;
+  return docs.filter((d) => d.contents != null).map((d) => d.toJS());
+}
+
+describe('the generated JSON Schema', () => {
+  it('is a draft-07 schema with an id and a title', () => {
+    const schema = castSpecJsonSchema();
+    expect(schema).toMatchObject({ $schema: 'http://json-schema.org/draft-07/schema#', $id: expect.stringMatching(/^https:/), title: expect.any(String), type: 'object' });
+  });
+
+  it('is what pagecast.schema.json holds (regenerate it with `pagecast schema > pagecast.schema.json`)', async () => {
+    expect(JSON.parse(await readFile('pagecast.schema.json', 'utf8'))).toEqual(castSpecJsonSchema());
+  });
+
+  it('accepts every example and valid fixture, which the loader accepts too', async () => {
+    const files = [...(await listSpecFiles('examples')), ...(await listSpecFiles('test/fixtures/specs/valid'))];
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) {
+      const text = await readFile(file, 'utf8');
+      expect(text.startsWith('# yaml-language-server: $schema=../pagecast.schema.json') || !file.startsWith('examples/'), file).toBe(true);
+      for (const doc of await documentsOf(file)) {
+        const ok = validate(doc);
+        expect(ok ? [] : validate.errors, file).toEqual([]);
+      }
+      expect((await loadSpecFile(file)).diagnostics, file).toEqual([]);
+    }
+  });
+
+  it.each([
+    ['a typo in a field name', { qualty: '720p' }, 'additionalProperties'],
+    ['a quality that is no preset', { quality: '4k' }, 'enum'],
+    ['a duration in words', { policy: { backoff: { initial: '2 sec' } } }, 'pattern'],
+    ['an unknown hwAccel', { hwAccel: 'cuda' }, 'enum'],
+  ])('rejects %s', (_n, extra, keyword) => {
+    const doc = { apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'k' }, spec: { device: 'TV', url: 'https://x.example/', ...extra } };
+    expect(validate(doc)).toBe(false);
+    expect(validate.errors?.map((e) => e.keyword)).toContain(keyword);
+  });
+});
