@@ -109,6 +109,7 @@ export class CastV2Connection implements CastConnection {
   private connected = false;
   private closed = false;
   private lostReason?: string;
+  private stopping = false;
 
   private recv: ReceiverState = { applications: [], isStandBy: false, isActiveInput: true };
   private standby = false;
@@ -196,7 +197,9 @@ export class CastV2Connection implements CastConnection {
   }
 
   async stop(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.stopping) return;
+    // What the device says about our own teardown is not drift.
+    this.stopping = true;
     const s = this.session;
     if (s && !s.ended && this.ours && !this.ours.ended) {
       await this.request(s.transportId, NS.media, { type: 'STOP', mediaSessionId: this.ours.mediaSessionId }, 'media STOP').catch((err: Error) => this.log.debug({ err: err.message }, 'media STOP failed'));
@@ -566,6 +569,7 @@ export class CastV2Connection implements CastConnection {
   }
 
   private emit(d: CastDrift): void {
+    if (this.stopping) return;
     this.log.info({ source: this.source, drift: d }, 'cast drift');
     for (const l of [...this.driftListeners]) {
       try {
