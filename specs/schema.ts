@@ -134,13 +134,15 @@ export type Policy = z.output<typeof Policy>;
 
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Day = (typeof DAYS)[number];
-const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, { error: 'expected a time like 07:00 (24-hour)' });
+// 24:00 is an end only (the next midnight); a window cannot start there.
+const startClock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'expected a time like 07:00 (24-hour)' });
+const endClock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, { error: 'expected a time like 18:00 or 24:00 (24-hour)' });
 
 export const ScheduleWindow = z
   .strictObject({
     days: z.array(z.enum(DAYS)).min(1).default([...DAYS]),
-    start: clock,
-    end: clock,
+    start: startClock,
+    end: endClock,
   })
   .refine((w) => w.start !== w.end, { message: 'start and end are equal: leave the schedule out to mean always on' });
 export type ScheduleWindow = z.output<typeof ScheduleWindow>;
