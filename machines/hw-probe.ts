@@ -83,7 +83,7 @@ export async function probeEncoder(hwAccel: HwAccel, opts: ProbeOptions = {}): P
   async function probeUncached(): Promise<ProbeResult> {
     const list = await run(['-hide_banner', '-encoders']);
     const listed = parseEncoderList(String(list.stdout));
-    const wanted: Array<keyof typeof CANDIDATES> = hwAccel === 'auto' ? ['nvenc', 'qsv', 'vaapi'] : [hwAccel];
+    const wanted: Array<keyof typeof CANDIDATES> = hwAccel === 'auto' ? ['nvenc', 'qsv', 'vaapi'] : [hwAccel as keyof typeof CANDIDATES];
     const reasons: string[] = [];
     for (const kind of wanted) {
       const encoder = CANDIDATES[kind];
