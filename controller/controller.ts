@@ -77,6 +77,8 @@ export class Controller implements ControlPlane {
   private resyncTimer?: NodeJS.Timeout;
   private readonly startedAt = new Date();
   private stopped = false;
+  /** While the first scan runs, file loads do not each ask for a whole-world reconcile. */
+  private initializing = false;
   private readonly metricsRegistry = new Registry();
   private readonly reconciles: Counter;
   /** Resolves after each completed reconcile of the whole world (for tests and benches). */
@@ -132,11 +134,18 @@ export class Controller implements ControlPlane {
     for (const p of snap.problems) this.log.warn({ problem: p }, 'state directory');
     const now = this.now().getTime();
     for (const c of snap.casts) await this.admitCast(c, now).catch((err) => this.log.warn({ cast: c.name, err: String(err) }, 'stored cast dropped'));
+    // The watcher's initial crawl runs alongside the first scan and reconcile: convergence does
+    // not wait for it, only start()'s return does (so no later edit can be missed).
+    const watching = this.opts.specsDir && this.opts.watch !== false ? this.watch() : Promise.resolve();
     if (this.opts.specsDir) {
+      this.initializing = true;
+      const t0 = performance.now();
       await this.scan();
-      if (this.opts.watch !== false) await this.watch();
+      this.initializing = false;
+      this.log.debug({ files: this.files.size, ms: Math.round(performance.now() - t0) }, 'initial scan');
     }
     this.queue.add(ALL);
+    await watching;
     const resync = this.opts.resyncMs ?? 300_000;
     this.resyncTimer = setInterval(() => {
       if (this.opts.specsDir) this.queue.add(SCAN);
@@ -253,9 +262,11 @@ export class Controller implements ControlPlane {
       void this.state.saveLastGood(name, { file: relFile, line: loaded.line, column: loaded.column, hash: generation, spec: loaded.spec });
     }
     // A spec whose document is now invalid keeps its last good version, with the error shown.
+    // On the first load after a restart, the last good versions come from the state directory.
     const invalid = new Set(result.invalidNames);
     const unreadable = diagnostics.length > 0 && result.specs.length === 0 && invalid.size === 0;
-    for (const name of prev?.names ?? []) {
+    const before = prev?.names ?? (diagnostics.length ? await this.restoreLastGood(relFile, path) : []);
+    for (const name of before) {
       if (names.includes(name)) continue;
       const keep = invalid.has(name) || unreadable || diagnostics.some((d) => d.spec === name);
       if (keep && this.good.has(name)) {
@@ -271,7 +282,25 @@ export class Controller implements ControlPlane {
     for (const [name, msg] of newErrors) this.errors.set(name, msg);
     this.files.set(path, { contentKey, names, diagnostics });
     this.queue.forget(`file:${path}`);
-    this.queue.add(ALL);
+    if (!this.initializing) this.queue.add(ALL);
+  }
+
+  /** Brings back, from the state directory, the last good specs a file held before a restart. */
+  private async restoreLastGood(relFile: string, path: string): Promise<string[]> {
+    const names: string[] = [];
+    for (const [name, entry] of Object.entries(this.state.snapshot().lastGood)) {
+      if (entry.file !== relFile || this.good.has(name)) continue;
+      const spec = entry.spec as CastSpec;
+      if (!spec?.spec || !this.selected(spec)) continue;
+      const url = await resolveUrl(spec, path, this.opts.env ?? process.env);
+      const storage = await resolveStorageState(spec, path);
+      if (url.error || storage.error) continue;
+      const resolved: CastSpec = { ...spec, spec: { ...spec.spec, url: url.url!, browser: { ...spec.spec.browser, storageState: storage.path } } };
+      this.good.set(name, { spec: resolved, source: { file: relFile, line: entry.line, column: entry.column }, generation: generationOf(resolved), ephemeral: false });
+      this.log.info({ spec: name, file: relFile }, 'file is invalid: running the last good version from the state directory');
+      names.push(name);
+    }
+    return names;
   }
 
   private hasUrlFromErrors(f: FileState): boolean {

@@ -179,6 +179,35 @@ describe('controller with stand-in components', () => {
     await waitUntil(() => phase('kitchen') === 'Suspended', 5000, 'still suspended');
   });
 
+  it('after a restart with a now-invalid file, runs the last good version from the state directory', async () => {
+    writeFileSync(join(dir, 'k.yaml'), spec('kitchen'));
+    await start();
+    await waitUntil(() => phase('kitchen') === 'Playing');
+    await ctl.stop();
+    writeFileSync(join(dir, 'k.yaml'), 'apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: kitchen\n');
+    ctl = new Controller({ specsDir: dir, stateDir: state, components: c, log: silentLogger(), resyncMs: 60_000 });
+    await ctl.start();
+    await waitUntil(() => phase('kitchen') === 'Playing', 5000, 'last good Playing');
+    expect(ctl.get('kitchen')!.error).toMatch(/^k\.yaml:\d+:\d+ /);
+  });
+
+  it('follows a Kubernetes ConfigMap mount: visible names are symlinks into ..data, swapped atomically', async () => {
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    mkdirSync(join(dir, '..2026_01'));
+    writeFileSync(join(dir, '..2026_01', 'k.yaml'), spec('kitchen'));
+    symlinkSync('..2026_01', join(dir, '..data'));
+    symlinkSync('..data/k.yaml', join(dir, 'k.yaml'));
+    await start();
+    await waitUntil(() => phase('kitchen') === 'Playing');
+    mkdirSync(join(dir, '..2026_02'));
+    writeFileSync(join(dir, '..2026_02', 'k.yaml'), spec('kitchen', { url: 'https://ha.example/v2' }));
+    symlinkSync('..2026_02', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    rmSync(join(dir, '..2026_01'), { recursive: true });
+    await waitUntil(() => ctl.get('kitchen')?.url === 'https://ha.example/v2', 5000, 'swapped spec applied');
+    expect(ctl.get('kitchen')!.error).toBeUndefined();
+  });
+
   it('follows an atomic rename save and many files changed at once', async () => {
     await start();
     for (let i = 0; i < 200; i++) writeFileSync(join(dir, `.tmp-${i}`), spec(`s-${i}`, { device: `TV ${i}` }));

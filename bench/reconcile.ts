@@ -1,0 +1,105 @@
+// bench/reconcile: 1,000 spec files with stand-in components (no real processes).
+// Prints the cold-start time until all are Playing, edit → applied latency (p50/p99 over 100
+// edits) and RSS after converging; ends with one JSON line.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Controller } from '../controller/controller.js';
+import { silentLogger } from '../controller/log.js';
+import { standInComponents } from '../test/stand-ins/components.js';
+
+const SPECS = Number(process.env.BENCH_SPECS ?? 1000);
+const EDITS = Number(process.env.BENCH_EDITS ?? 100);
+
+const specText = (i: number, rev = 0) => `apiVersion: pagecast/v1
+kind: CastSpec
+metadata:
+  name: screen-${i}
+  labels: { site: store-${i % 20} }
+spec:
+  device: { host: 10.0.${Math.floor(i / 250)}.${i % 250}, port: 8009 }
+  url: https://signage.example/board/${i}?rev=${rev}
+  quality: 720p
+  priority: ${rev}
+  browser:
+    zoom: 1.25
+    reload: 6h
+  policy:
+    backoff: { initial: 2s, max: 5m }
+`;
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-specs-'));
+  const state = mkdtempSync(join(tmpdir(), 'pc-bench-state-'));
+  const streams = mkdtempSync(join(tmpdir(), 'pc-bench-streams-'));
+  for (let i = 0; i < SPECS; i++) writeFileSync(join(dir, `screen-${i}.yaml`), specText(i));
+  const components = standInComponents(streams);
+  const ctl = new Controller({ specsDir: dir, stateDir: state, components, log: silentLogger(), resyncMs: 600_000 });
+
+  const t0 = performance.now();
+  await ctl.start();
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      let playing = 0;
+      for (let i = 0; i < SPECS; i++) {
+        const cast = ctl.actor(`screen-${i}`)?.getSnapshot().children.cast?.getSnapshot() as { matches(v: unknown): boolean } | undefined;
+        if (cast?.matches({ connected: 'playing' })) playing++;
+      }
+      if (playing === SPECS) resolve();
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+  const coldConvergeMs = performance.now() - t0;
+  console.log(`cold start: ${SPECS} specs Playing in ${coldConvergeMs.toFixed(0)} ms`);
+
+  const latencies: number[] = [];
+  for (let e = 0; e < EDITS; e++) {
+    const i = (e * 37) % SPECS;
+    const actor = ctl.actor(`screen-${i}`)!;
+    const rev = e + 1;
+    const applied = new Promise<void>((resolve) => {
+      const sub = actor.subscribe((s) => {
+        if (s.context.spec.spec.priority === rev) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    const t = performance.now();
+    writeFileSync(join(dir, `screen-${i}.yaml`), specText(i, rev));
+    await applied;
+    latencies.push(performance.now() - t);
+  }
+  const p50 = percentile(latencies, 50);
+  const p99 = percentile(latencies, 99);
+  console.log(`edit → applied over ${EDITS} edits: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+  global.gc?.();
+  const rssMB = process.memoryUsage().rss / 1024 / 1024;
+  console.log(`RSS after converging: ${rssMB.toFixed(0)} MB`);
+  await ctl.stop();
+  for (const d of [dir, state, streams]) rmSync(d, { recursive: true, force: true });
+  console.log(
+    JSON.stringify({
+      bench: 'reconcile',
+      specs: SPECS,
+      coldConvergeMs: Math.round(coldConvergeMs),
+      editAppliedP50Ms: Math.round(p50 * 10) / 10,
+      editAppliedP99Ms: Math.round(p99 * 10) / 10,
+      rssMB: Math.round(rssMB),
+    }),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
