@@ -64,11 +64,13 @@ function localDayStart(zone: IANAZone, ts: number): number {
   return Math.floor(wall / DAY) * DAY;
 }
 
-function windowOn(zone: IANAZone, dayWall: number, w: ScheduleWindow): Interval | undefined {
+function windowOn(zone: IANAZone, dayWall: number, w: ScheduleWindow, fixedOffset: number | undefined): Interval | undefined {
   const startMin = clockMinutes(w.start);
   const endMin = clockMinutes(w.end);
+  const startWall = dayWall + startMin * MINUTE;
   const endWall = endMin > startMin ? dayWall + endMin * MINUTE : dayWall + DAY + endMin * MINUTE;
-  const start = wallToInstant(zone, dayWall + startMin * MINUTE);
+  if (fixedOffset !== undefined) return { start: startWall - fixedOffset, end: endWall - fixedOffset };
+  const start = wallToInstant(zone, startWall);
   const end = wallToInstant(zone, endWall);
   return end > start ? { start, end } : undefined;
 }
@@ -84,11 +86,24 @@ export function intervalsBetween(schedule: Schedule, from: number, to: number): 
   // `from` has ended by then; one starting the local day after `to` starts after `to`.
   const first = localDayStart(zone, from) - DAY;
   const last = localDayStart(zone, to);
+  // Offset lookups dominate the cost; consecutive days share their probe points.
+  const probes = new Map<number, number>();
+  const probe = (ts: number) => {
+    let o = probes.get(ts);
+    if (o === undefined) probes.set(ts, (o = offsetMs(zone, ts)));
+    return o;
+  };
   for (let day = first; day <= last; day += DAY) {
     const weekday = DAYS[(new Date(day).getUTCDay() + 6) % 7]!; // getUTCDay: 0 = sunday
-    for (const w of schedule.windows) {
-      if (!w.days.includes(weekday)) continue;
-      const iv = windowOn(zone, day, w);
+    const windows = schedule.windows.filter((w) => w.days.includes(weekday));
+    if (windows.length === 0) continue;
+    // A window starting this day lies within [day - 1 day, day + 3 days] as instants. The same
+    // offset at both ends means no transition in between (no zone changes its offset twice
+    // within four days and comes back), so every wall time maps with that one offset.
+    const before = probe(day - DAY);
+    const fixed = before === probe(day + 3 * DAY) ? before : undefined;
+    for (const w of windows) {
+      const iv = windowOn(zone, day, w, fixed);
       if (iv && iv.end > from && iv.start < to) raw.push(iv);
     }
   }
