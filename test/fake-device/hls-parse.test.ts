@@ -15,7 +15,7 @@ import {
   type MediaPlaylist,
 } from './hls-parse.js';
 import { parseProbeJson } from './probe.js';
-import { chooseVariant, hintsMismatch, isLoopbackUrl, nextPlayhead, playheadTime, type Playhead } from './hls-player.js';
+import { chooseVariant, contentTypeProblem, hintsMismatch, isLoopbackUrl, nextPlayhead, playheadTime, type Playhead } from './hls-player.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/hls/${name}`, import.meta.url), 'utf8');
 const BASE = 'http://127.0.0.1:8080/live/index.m3u8';
@@ -167,6 +167,12 @@ describe('segment formats, CORS, URLs', () => {
     expect(corsAllows('https://evil.example', origin)).toBe(false);
     expect(corsAllows(undefined, origin)).toBe(false);
     expect(corsAllows(['*', '*'], origin)).toBe(false);
+  });
+  it('contentType: HLS types in any case, or none; anything else is refused', () => {
+    expect(contentTypeProblem('application/x-mpegURL')).toBeUndefined();
+    expect(contentTypeProblem('application/vnd.apple.mpegurl; charset=utf-8')).toBeUndefined();
+    expect(contentTypeProblem(undefined)).toBeUndefined();
+    expect(contentTypeProblem('video/mp4')).toBe('contentType video/mp4 is not an HLS type');
   });
   it('fetches only from loopback', () => {
     expect(isLoopbackUrl('http://127.0.0.1:8080/a.m3u8')).toBe(true);

@@ -69,6 +69,13 @@ describe('hls-player (stand-in decoder)', () => {
     expect(s.message).toMatch(/only fetches from loopback/);
   });
 
+  it('refuses a non-HLS contentType (104) before fetching', async () => {
+    const srv = await serve(() => ({ body: mediaText(0, 3) }));
+    const s = await play({ url: srv.url('live.m3u8'), contentType: 'video/mp4' }).until((x) => x.playerState === 'IDLE');
+    expect(s).toMatchObject({ detailedErrorCode: 104, message: 'contentType video/mp4 is not an HLS type' });
+    expect(srv.hits).toHaveLength(0);
+  });
+
   it('reports an unreachable server as a master playlist network error (311)', async () => {
     const srv = await serve(() => undefined);
     const url = srv.url('master.m3u8');

@@ -136,6 +136,15 @@ function fileName(url: string): string {
   }
 }
 
+const HLS_CONTENT_TYPES = ['application/x-mpegurl', 'application/vnd.apple.mpegurl', 'audio/mpegurl', 'audio/x-mpegurl'];
+
+/** A contentType that sends the receiver to another parser than HLS's, or undefined when it is fine (or absent). */
+export function contentTypeProblem(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || contentType === '') return undefined;
+  const base = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  return HLS_CONTENT_TYPES.includes(base) ? undefined : `contentType ${contentType} is not an HLS type`;
+}
+
 /** The fake device fetches only from this machine: tests and the demo never reach out. */
 export function isLoopbackUrl(url: string): boolean {
   try {
@@ -364,6 +373,8 @@ class HlsPlayer implements Player {
   private async begin(): Promise<void> {
     const url = this.load.url;
     const C = ErrorCodes;
+    const typeProblem = contentTypeProblem(this.load.contentType);
+    if (typeProblem) throw new Failure(C.MEDIA_SRC_NOT_SUPPORTED, typeProblem);
     this.refreshStartedAt = this.now();
     const top = await this.get(url, PLAYLIST_MAX_BYTES, C.HLS_NETWORK_MASTER_PLAYLIST);
     const text = top.body.toString('utf8');
