@@ -146,6 +146,14 @@ function readableName(data: unknown): string | undefined {
   return typeof name === 'string' && name.length > 0 && name.length <= 253 ? name : undefined;
 }
 
+function tryToJS(doc: Doc): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch {
+    return undefined;
+  }
+}
+
 const isEmptyDoc = (doc: Doc) => doc.contents == null || isEmptyScalar(doc.contents);
 
 /** Validates parsed data against the CastSpec schema; the problems carry data paths, no positions. */
@@ -205,7 +213,9 @@ export function loadSpecText(text: string, file: string): LoadResult {
         errors.push({ offset: rangeStart(doc.contents) ?? 0, message: (err as Error).message });
       }
     }
-    const name = readableName(data);
+    // A syntax error elsewhere in the document often leaves the name readable: worth a try, so
+    // the spec's last good version can be kept by name.
+    const name = readableName(errors.length === 0 ? data : tryToJS(doc));
     if (errors.length > 0 || dups.length > 0) {
       for (const e of errors) result.diagnostics.push(diag(e.offset, pathAt(doc, e.offset), e.message, 'error', name));
       for (const d of dups) result.diagnostics.push(diag(d.offset, d.path, d.message, 'error', name));

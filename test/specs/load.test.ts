@@ -77,6 +77,12 @@ describe('invalid specs: file:line:col path: message', () => {
     expect(r.specs).toEqual([]);
   });
 
+  it('reads the name beside a syntax error', () => {
+    const r = loadSpecText(doc('device: TV', 'url: https://x.example/', 'quality: [720p'), 'kitchen.yaml');
+    expect(r.invalidNames).toEqual(['kitchen']);
+    expect(r.diagnostics[0]?.spec).toBe('kitchen');
+  });
+
   it('names the spec in diagnostics and in invalidNames when the name is readable', () => {
     const r = loadSpecText(doc('device: TV', 'url: https://x.example/', 'qualty: 720p'), 'kitchen.yaml');
     expect(r.invalidNames).toEqual(['kitchen']);
