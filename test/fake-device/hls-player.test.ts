@@ -155,6 +155,7 @@ describe('hls-player (stand-in decoder)', () => {
     while (player.status().playerState !== 'PLAYING' && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     expect(player.status().playerState).toBe('PLAYING');
     player.stop();
+    const frozen = player.status();
     const at = calls;
     const hits = srv.hits.length;
     // A control player on its own server shows time for two more refreshes has passed.
@@ -162,6 +163,7 @@ describe('hls-player (stand-in decoder)', () => {
     const control = play({ url: srv2.url('live.m3u8') });
     await control.until(() => srv2.hits.filter((h) => h === 'live.m3u8').length >= 3);
     expect(calls).toBe(at);
+    expect(player.status()).toEqual(frozen); // currentTime no longer runs
     expect(srv.hits.length).toBe(hits);
   });
 });

@@ -178,6 +178,7 @@ class HlsPlayer implements Player {
   private readonly probe: (bytes: Uint8Array, signal: AbortSignal) => Promise<SegmentProbe>;
   /** Terminal: stopped by the owner or ended (ERROR/FINISHED). Nothing is emitted after. */
   private done = false;
+  private doneAt?: number;
   private stopped = false;
   private idle?: { reason: 'ERROR' | 'FINISHED'; code?: number };
   private message?: string;
@@ -225,7 +226,8 @@ class HlsPlayer implements Player {
   }
 
   status(): PlayerStatus {
-    const now = this.now();
+    // Once stopped or ended, the clock (currentTime, latency) stays where it was.
+    const now = this.doneAt ?? this.now();
     const playerState: PlayerState = this.idle ? 'IDLE' : this.head.state;
     const s: PlayerStatus = {
       playerState,
@@ -250,6 +252,7 @@ class HlsPlayer implements Player {
 
   private halt(): void {
     this.done = true;
+    this.doneAt ??= this.now();
     this.ac.abort();
     clearTimeout(this.refreshTimer);
     clearInterval(this.tickTimer);
