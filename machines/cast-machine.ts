@@ -148,7 +148,11 @@ export const castMachine = setup({
   guards: {
     streamServable: ({ context }) => context.lease.servable(),
     joined: ({ event }) => (event as unknown as { output: { joined: boolean } }).output.joined,
-    otherAppError: ({ event }) => errMessage((event as unknown as { error: unknown }).error).startsWith(CC_OTHER_APP),
+    // Our own pre-check, or the sender's launch() refusing to take the device from another app.
+    otherAppError: ({ event }) => {
+      const err = (event as unknown as { error: unknown }).error as { otherApp?: unknown } | undefined;
+      return errMessage(err).startsWith(CC_OTHER_APP) || (typeof err === 'object' && err !== null && err.otherApp !== undefined);
+    },
     deviceFree: ({ context }) => {
       const r = context.conn?.receiver();
       return !r || !isForeignApp(r.appId) || r.isIdleScreen;

@@ -1,0 +1,74 @@
+// Assembles the real components: Xvfb, Chromium, FFmpeg (all registered with the process
+// registry), the stream server, and the castv2 driver with mDNS discovery.
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { Components, ResolvedDevice, StartContext } from '../machines/components.js';
+import { XvfbDisplayDriver } from '../machines/display.js';
+import { ChromiumBrowserDriver } from '../machines/browser.js';
+import { FfmpegEncoderDriver } from '../machines/encoder.js';
+import { createCastDriver } from '../machines/cast-driver.js';
+import type { CastTimings } from '../machines/cast-connection.js';
+import { createDiscovery, type DiscoveryOptions } from './discovery.js';
+import { ProcessRegistry } from './process-registry.js';
+import { StreamServer } from './stream-server.js';
+import type { Logger } from './log.js';
+
+export interface RuntimeOptions {
+  stateDir: string;
+  log: Logger;
+  stream?: { host?: string; port?: number; advertiseHost?: string };
+  chromiumPath?: string;
+  ffmpegPath?: string;
+  discovery?: DiscoveryOptions;
+  castTimings?: Partial<CastTimings>;
+}
+
+export interface Runtime {
+  components: Components;
+  registry: ProcessRegistry;
+  streamServer: StreamServer;
+  /** Stops every child process and the stream server. */
+  close(): Promise<void>;
+}
+
+export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const log = opts.log;
+  const registry = new ProcessRegistry({ stateFile: join(opts.stateDir, 'children.json'), log: log.child({ component: 'processes' }) });
+  // After a crash (SIGKILL) the last run's children may still be there: remove them first,
+  // checking start times so a process that merely reused a pid is left alone.
+  const reaped = await registry.reapOrphans();
+  if (reaped.killed.length || reaped.skipped.length) log.info(reaped, 'removed what the last run left');
+
+  const streamRoot = join(opts.stateDir, 'streams');
+  mkdirSync(streamRoot, { recursive: true, mode: 0o700 });
+  const streamServer = new StreamServer({ ...opts.stream, log: log.child({ component: 'stream-server' }) });
+  await streamServer.start();
+
+  const cast = createCastDriver({ discovery: createDiscovery({ ...opts.discovery, log: log.child({ component: 'discovery' }) }), timings: opts.castTimings });
+  // The stream URL handed to a device uses the local address that routes to it: look it up
+  // once the device's address is known.
+  const resolveDevice = cast.resolve.bind(cast);
+  cast.resolve = async (ref, ctx: StartContext): Promise<ResolvedDevice> => {
+    const d = await resolveDevice(ref, ctx);
+    await streamServer.prepareRoute(d.host).catch((err: Error) => ctx.log.warn({ err: err.message }, 'no route to the device; using the first LAN address'));
+    return d;
+  };
+
+  const components: Components = {
+    display: new XvfbDisplayDriver({ registry }),
+    browser: new ChromiumBrowserDriver({ registry, executablePath: opts.chromiumPath, profileRoot: join(opts.stateDir, 'profiles') }),
+    encoder: new FfmpegEncoderDriver({ registry, ffmpegPath: opts.ffmpegPath, probeCacheFile: join(opts.stateDir, 'hw-probe.json') }),
+    cast,
+    streams: streamServer,
+    streamRoot,
+  };
+  return {
+    components,
+    registry,
+    streamServer,
+    async close() {
+      await registry.stopAll();
+      await streamServer.stop();
+    },
+  };
+}
