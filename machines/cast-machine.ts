@@ -55,6 +55,8 @@ interface CastContext extends CastMachineInput {
 }
 
 const CC_OTHER_APP = 'OTHER_APP_RUNNING';
+/** Three 2 s target durations, and a second of slack for the device's refresh timing. */
+const STALL_AFTER_MS = 7000;
 
 function describeDrift(d: CastDrift): DriftRecord {
   const at = new Date().toISOString();
@@ -135,6 +137,22 @@ export const castMachine = setup({
     }),
     stopCast: fromPromise<void, CastContext>(async ({ input }) => {
       await input.conn?.stop();
+    }),
+    // Proof of life from the server side: a device that says PLAYING but has fetched neither
+    // playlist nor segment for three target durations is stalled.
+    proofOfLife: fromCallback<CastEvent, CastContext>(({ input, sendBack }) => {
+      const host = input.device!.host;
+      const since = input.now();
+      const timer = setInterval(() => {
+        const stats = input.components.streams.fetches(input.lease.streamId).find((f) => f.client === host || f.client === `::ffff:${host}`);
+        if (!stats) return;
+        const last = Math.max(since, Date.parse(stats.lastPlaylistAt ?? '') || 0, Date.parse(stats.lastSegmentAt ?? '') || 0);
+        const silent = input.now() - last;
+        if (silent > STALL_AFTER_MS) {
+          sendBack({ type: 'DRIFT', drift: { type: 'STALLED', message: `the device says PLAYING but has fetched nothing for ${Math.round(silent / 1000)} s` } });
+        }
+      }, 1000);
+      return () => clearInterval(timer);
     }),
     watch: fromCallback<CastEvent, CastContext>(({ input, sendBack }) => {
       const off = input.conn!.onDrift((drift) => sendBack({ type: 'DRIFT', drift }));
@@ -294,6 +312,7 @@ export const castMachine = setup({
           },
         },
         playing: {
+          invoke: { src: 'proofOfLife', input: ({ context }) => context },
           entry: [assign({ playingSince: ({ context }) => context.now(), lastError: undefined, attempt: 0 }), 'notifyPlaying'],
           exit: assign({ playingSince: undefined }),
         },

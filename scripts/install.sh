@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything pagecast needs on Debian 12: Xvfb, the system Chromium (Playwright never
+# downloads a browser), FFmpeg, fonts, then the npm packages, then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_node="20.19.0"
+if ! command -v node >/dev/null || [ "$(printf '%s\n%s\n' "$need_node" "$(node -p process.versions.node)" | sort -V | head -1)" != "$need_node" ]; then
+  echo "pagecast needs Node.js >= $need_node (Debian 12's own nodejs is 18): install Node 20 or 22 LTS first" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+  xvfb xauth chromium ffmpeg openssl procps ca-certificates \
+  fonts-dejavu-core fonts-liberation fonts-noto-core
+
+# playwright-core ships no browser and downloads none; the flag guards against a full playwright.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+npm run build
