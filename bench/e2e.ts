@@ -1,0 +1,130 @@
+// bench/e2e: the real pipeline against fake TVs, over repeated runs.
+//   spec written → PLAYING; device stop (IDLE) → PLAYING; connection dropped → PLAYING (no LOAD);
+//   FFmpeg SIGKILL → PLAYING; live latency at the device (HLS, fMP4); controller CPU with 3 specs.
+// Usage: npm run bench:e2e [-- --runs N]. Ends with one JSON line.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startHarness, specYaml, waitPlaying, PAGE } from '../test/real/harness.js';
+import { FakeCastDevice, selfSignedCert } from '../test/fake-device/device.js';
+import { waitUntil } from '../test/helpers.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'cpu-seconds': { type: 'string', default: '30' } } });
+const RUNS = Math.max(1, Number(values.runs));
+const CPU_SECONDS = Number(values['cpu-seconds']);
+
+const stats = (xs: number[]) => ({ p50: Math.round([...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!), max: Math.round(Math.max(...xs)) });
+
+async function measureRecovery(): Promise<{ spec: number[]; idle: number[]; reconnect: number[]; kill: number[]; reconnectLoads: number; latency: { hls: number; fmp4: number } }> {
+  const h = await startHarness();
+  const tv = await h.device('Bench TV');
+  const out = { spec: [] as number[], idle: [] as number[], reconnect: [] as number[], kill: [] as number[], reconnectLoads: 0, latency: { hls: NaN, fmp4: NaN } };
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      const mode = run === RUNS - 1 && RUNS > 1 ? 'fmp4' : 'hls';
+      let t = Date.now();
+      h.writeSpec('bench.yaml', specYaml('bench', `{ host: 127.0.0.1, port: ${tv.port} }`, `${h.page.url}?run=${run}`, `  mode: ${mode}\n`));
+      await waitPlaying(tv, 60_000);
+      out.spec.push(Date.now() - t);
+
+      // Live latency: let the player settle for a few segments, then sample.
+      const seen = tv.status().player?.segmentsDecoded ?? 0;
+      await waitUntil(() => (tv.status().player?.segmentsDecoded ?? 0) >= seen + 3, 30_000, 'segments');
+      const lat = tv.status().player?.latencyMs;
+      if (lat !== undefined) out.latency[mode] = Number.isNaN(out.latency[mode]) ? lat : Math.min(out.latency[mode], lat);
+
+      const loads = tv.count('LOAD');
+      t = Date.now();
+      await tv.remoteStop();
+      await waitUntil(() => tv.count('LOAD') > loads, 30_000, 'LOAD');
+      await waitPlaying(tv);
+      out.idle.push(Date.now() - t);
+
+      const loadsBefore = tv.count('LOAD');
+      t = Date.now();
+      await tv.dropConnections();
+      await waitUntil(() => tv.status().connections > 0 && h.controller.get('bench')?.phase === 'Playing' && h.controller.get('bench')?.lastDrift?.reason === 'ConnectionLost', 30_000, 'rejoin');
+      out.reconnect.push(Date.now() - t);
+      out.reconnectLoads += tv.count('LOAD') - loadsBefore;
+
+      const ff = h.runtime.registry.list().find((r) => /ffmpeg/.test(r.name))!;
+      const decoded = tv.status().player?.segmentsDecoded ?? 0;
+      t = Date.now();
+      process.kill(ff.pid, 'SIGKILL');
+      await waitUntil(() => (tv.status().player?.segmentsDecoded ?? 0) >= decoded + 2 && tv.status().media?.playerState === 'PLAYING' && h.runtime.registry.list().some((r) => /ffmpeg/.test(r.name) && r.pid !== ff.pid), 60_000, 'playing after kill');
+      out.kill.push(Date.now() - t);
+
+      h.removeSpec('bench.yaml');
+      await waitUntil(() => h.runtime.registry.list().length === 0, 30_000, 'teardown');
+      console.log(`run ${run + 1}/${RUNS} (${mode}): spec→PLAYING ${out.spec.at(-1)} ms, IDLE→PLAYING ${out.idle.at(-1)} ms, reconnect ${out.reconnect.at(-1)} ms, FFmpeg kill→PLAYING ${out.kill.at(-1)} ms, latency ${lat ?? 'n/a'} ms`);
+    }
+  } finally {
+    await h.close();
+  }
+  return out;
+}
+
+/** CPU of `pagecast run` itself (not its children) while 3 specs play, from /proc/<pid>/stat. */
+async function measureControllerCpu(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-e2e-'));
+  const state = mkdtempSync(join(tmpdir(), 'pc-bench-e2e-state-'));
+  const page = createServer((_q, r) => r.end(PAGE));
+  await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
+  const tls = await selfSignedCert();
+  const tvs = await Promise.all([1, 2, 3].map(async (i) => {
+    const d = new FakeCastDevice({ name: `CPU TV ${i}`, host: '127.0.0.1', port: 0, tls });
+    await d.start();
+    return d;
+  }));
+  tvs.forEach((tv, i) => writeFileSync(join(dir, `s${i}.yaml`), specYaml(`s${i}`, `{ host: 127.0.0.1, port: ${tv.port} }`, url)));
+  const child = spawn(process.execPath, ['dist/controller/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+  try {
+    for (const tv of tvs) await waitPlaying(tv, 90_000);
+    const ticks = () => {
+      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
+    };
+    const t0 = Date.now();
+    const c0 = ticks();
+    await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));
+    const pct = ((ticks() - c0) / 100 / ((Date.now() - t0) / 1000)) * 100;
+    console.log(`controller process CPU with 3 specs playing: ${pct.toFixed(2)} % of one core over ${CPU_SECONDS} s`);
+    return pct;
+  } finally {
+    const done = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    await done;
+    for (const tv of tvs) await tv.stop();
+    page.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const r = await measureRecovery();
+  const cpu = await measureControllerCpu();
+  const result = {
+    bench: 'e2e',
+    runs: RUNS,
+    specToPlayingMs: stats(r.spec),
+    idleToPlayingMs: stats(r.idle),
+    reconnectToPlayingMs: { ...stats(r.reconnect), newLoads: r.reconnectLoads },
+    encoderKillToPlayingMs: stats(r.kill),
+    latencyMs: { hls: Math.round(r.latency.hls), fmp4: Math.round(r.latency.fmp4) },
+    controllerCpuPct: Math.round(cpu * 100) / 100,
+  };
+  console.log(JSON.stringify(result));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
