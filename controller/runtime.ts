@@ -3,9 +3,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Components, ResolvedDevice, StartContext } from '../machines/components.js';
-import { XvfbDisplayDriver } from '../machines/display.js';
-import { ChromiumBrowserDriver } from '../machines/browser.js';
-import { FfmpegEncoderDriver } from '../machines/encoder.js';
+import { createMediaDrivers } from '../machines/media-drivers.js';
 import { createCastDriver } from '../machines/cast-driver.js';
 import type { CastTimings } from '../machines/cast-connection.js';
 import { createDiscovery, type DiscoveryOptions } from './discovery.js';
@@ -54,10 +52,15 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return d;
   };
 
+  const media = createMediaDrivers({
+    registry,
+    chromiumPath: opts.chromiumPath,
+    ffmpegPath: opts.ffmpegPath,
+    probeCacheFile: join(opts.stateDir, 'encoder-probe.json'),
+    browser: { profileRoot: join(opts.stateDir, 'profiles') },
+  });
   const components: Components = {
-    display: new XvfbDisplayDriver({ registry }),
-    browser: new ChromiumBrowserDriver({ registry, executablePath: opts.chromiumPath, profileRoot: join(opts.stateDir, 'profiles') }),
-    encoder: new FfmpegEncoderDriver({ registry, ffmpegPath: opts.ffmpegPath, probeCacheFile: join(opts.stateDir, 'hw-probe.json') }),
+    ...media,
     cast,
     streams: streamServer,
     streamRoot,
