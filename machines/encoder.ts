@@ -198,7 +198,7 @@ function nz(n: number): number {
 }
 
 /** Output bitrate from the newest segments' sizes and durations (the HLS muxer reports N/A). */
-function playlistKbps(dir: string, pl: MediaPlaylist): number {
+export function playlistKbps(dir: string, pl: MediaPlaylist): number {
   let bytes = 0;
   let seconds = 0;
   for (const s of pl.segments.slice(-5)) {

@@ -95,6 +95,24 @@ describe('ProcessRegistry', () => {
     }
   });
 
+  it('a SIGTERMed controller leaves no child behind (checked in /proc)', async () => {
+    const buildDir = join(import.meta.dirname, `../fixtures/media/.build-term-${process.pid}`);
+    mkdirSync(buildDir, { recursive: true });
+    try {
+      const src = readFileSync(join(import.meta.dirname, '../../controller/process-registry.ts'), 'utf8');
+      writeFileSync(join(buildDir, 'process-registry.mjs'), ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+      const stateFile = join(tmp, 'term.json');
+      const ctl = execa('node', [join(import.meta.dirname, '../fixtures/media/fake-controller.mjs'), join(buildDir, 'process-registry.mjs'), stateFile], { reject: false });
+      const { pids } = JSON.parse(await new Promise<string>((r) => ctl.stdout!.once('data', (d) => r(String(d))))) as { pids: number[] };
+      ctl.kill('SIGTERM');
+      expect((await ctl).exitCode).toBe(0);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(JSON.parse(readFileSync(stateFile, 'utf8')).processes).toEqual([]);
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
+  });
+
   it('ignores a corrupt state file', async () => {
     const stateFile = join(tmp, 'corrupt.json');
     writeFileSync(stateFile, '{not json');
