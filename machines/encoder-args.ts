@@ -92,7 +92,9 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
 
   // Conversion to YUV happens after selection, so unchanged frames are never converted.
   const select = o.motion === 'adaptive' ? [selectExpr(o.floorSeconds)] : [];
-  const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr'] : ['-fps_mode', 'cfr'];
+  // Variable rate keeps the capture timestamps; a 90 kHz encoder clock (the MPEG-TS one) keeps two
+  // jittered captures from rounding onto one 1/fps tick, which FFmpeg would count as a drop.
+  const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
 
   let video: string[];
   switch (encoder) {

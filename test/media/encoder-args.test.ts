@@ -66,6 +66,7 @@ describe('encoderArgs', () => {
     const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
     expect(opt(a, '-vf')).toBe(`${selectExpr(0.25)},format=yuv420p`);
     expect(opt(a, '-fps_mode')).toBe('vfr');
+    expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
     const c = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, motion: 'constant' });
     expect(opt(c, '-vf')).toBe('format=yuv420p');
     expect(opt(c, '-fps_mode')).toBe('cfr');
