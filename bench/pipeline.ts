@@ -55,6 +55,7 @@ function parseArgs(argv: string[]): BenchArgs {
     else if (argv[i] === '--seconds') out.seconds = Number(argv[++i]);
     else if (argv[i] === '--floor') out.encoder.floorSeconds = Number(argv[++i]);
     else if (argv[i] === '--motion') out.encoder.motion = argv[++i] as MotionMode;
+    else if (argv[i] === '--threads') out.encoder.x264Threads = Number(argv[++i]);
     else if (argv[i] === '--skip-baseline') out.skipBaseline = true;
     else throw new Error(`unknown option ${argv[i]}`);
   }

@@ -30,6 +30,8 @@ export interface EncoderArgsOptions {
   floorSeconds?: number; // 0.25
   audioKbps?: number; // 48
   vaapiDevice?: string; // /dev/dri/renderD128
+  /** libx264 threads; 0 lets x264 choose (one per core, sliced with zerolatency). */
+  x264Threads?: number; // 0
   /** Where `-progress` key=value blocks go. */
   progress?: string; // pipe:1
   playlistName?: string; // index.m3u8
@@ -44,6 +46,7 @@ export const ENCODER_DEFAULTS = {
   floorSeconds: 0.25,
   audioKbps: 48,
   vaapiDevice: '/dev/dri/renderD128',
+  x264Threads: 0,
   progress: 'pipe:1',
   playlistName: 'index.m3u8',
 };
@@ -103,6 +106,7 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
         '-vf', [...select, 'format=yuv420p'].join(','),
         ...vsync,
         '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
+        ...(o.x264Threads > 0 ? ['-threads:v', String(o.x264Threads)] : []),
         '-profile:v', 'high', '-level:v', level.level,
         // Capped CRF: a still page needs few bits; ABR would spend the full rate polishing it.
         '-crf', '23', '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
