@@ -39,7 +39,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   const streamRoot = join(opts.stateDir, 'streams');
   mkdirSync(streamRoot, { recursive: true, mode: 0o700 });
-  const streamServer = new StreamServer({ ...opts.stream, log: log.child({ component: 'stream-server' }) });
+  mkdirSync(join(opts.stateDir, 'profiles'), { recursive: true, mode: 0o700 });
+  const streamServer = new StreamServer({ ...opts.stream, log });
   await streamServer.start();
 
   const cast = createCastDriver({ discovery: createDiscovery({ ...opts.discovery, log: log.child({ component: 'discovery' }) }), timings: opts.castTimings });

@@ -152,7 +152,10 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   const audio = ['-c:a', 'aac', '-b:a', `${o.audioKbps}k`, '-ar', '48000', '-ac', '1'];
 
   const ext = mode === 'fmp4' ? 'm4s' : 'ts';
-  const flags = ['delete_segments', 'independent_segments', 'program_date_time', ...(o.append ? ['append_list'] : [])];
+  // temp_file: a segment appears under its name only once complete; without it a player following
+  // the playlist can fetch a listed segment that FFmpeg has not finished flushing (seen: 1.7 KB of
+  // PAT/PMT and no video, which the strict fake device rejects as undecodable).
+  const flags = ['delete_segments', 'independent_segments', 'program_date_time', 'temp_file', ...(o.append ? ['append_list'] : [])];
   const hls = [
     '-f', 'hls',
     '-hls_time', String(o.segmentSeconds),

@@ -55,7 +55,7 @@ class Failure extends Error {
 class Hang extends Error {}
 
 export interface PlayerDeps {
-  probe?: (bytes: Uint8Array, signal: AbortSignal) => Promise<SegmentProbe>;
+  probe?: (bytes: Uint8Array, signal: AbortSignal, container?: 'ts' | 'fmp4') => Promise<SegmentProbe>;
   now?: () => number;
 }
 
@@ -175,7 +175,7 @@ export function createHlsPlayer(load: PlayerLoad, opts: PlayerOptions, onStatus:
 class HlsPlayer implements Player {
   private readonly ac = new AbortController();
   private readonly now: () => number;
-  private readonly probe: (bytes: Uint8Array, signal: AbortSignal) => Promise<SegmentProbe>;
+  private readonly probe: (bytes: Uint8Array, signal: AbortSignal, container?: 'ts' | 'fmp4') => Promise<SegmentProbe>;
   /** Terminal: stopped by the owner or ended (ERROR/FINISHED). Nothing is emitted after. */
   private done = false;
   private doneAt?: number;
@@ -216,7 +216,7 @@ class HlsPlayer implements Player {
     deps: PlayerDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.probe = deps.probe ?? ((bytes, signal) => probeSegment(bytes, { signal }));
+    this.probe = deps.probe ?? ((bytes, signal, container) => probeSegment(bytes, { signal, container }));
     this.head = { state: 'BUFFERING', played: 0, since: this.now(), buffered: 0 };
   }
 
@@ -540,7 +540,7 @@ class HlsPlayer implements Player {
     }
     let probe: SegmentProbe;
     try {
-      probe = await this.probe(init ? Buffer.concat([init, body]) : body, this.ac.signal);
+      probe = await this.probe(init ? Buffer.concat([init, body]) : body, this.ac.signal, seg.map ? 'fmp4' : sniffContainer(body));
     } catch (err) {
       if (this.ac.signal.aborted) throw err;
       const why = err instanceof PagecastError ? err.message : String(err);

@@ -27,6 +27,9 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   ffprobePath?: string;
+  /** The container the playlist says this is. Named, because ffprobe's own detection needs about
+   * ten TS packets, and a still page's short first segment can be valid in fewer. */
+  container?: 'ts' | 'fmp4';
 }
 
 // One decoding thread: the fake device shares two cores with the pipeline it is judging.
@@ -76,7 +79,9 @@ export function parseProbeJson(text: string): SegmentProbe {
 /** Decodes a segment (for fMP4: init section and segment, concatenated) fed on stdin. */
 export async function probeSegment(bytes: Uint8Array, opts: ProbeOptions = {}): Promise<SegmentProbe> {
   try {
-    const r = await execa(opts.ffprobePath ?? 'ffprobe', [...PROBE_ARGS], {
+    const args: string[] = [...PROBE_ARGS];
+    if (opts.container) args.splice(args.indexOf('-i'), 0, '-f', opts.container === 'ts' ? 'mpegts' : 'mp4');
+    const r = await execa(opts.ffprobePath ?? 'ffprobe', args, {
       input: bytes,
       timeout: opts.timeoutMs ?? 15_000,
       cancelSignal: opts.signal,
