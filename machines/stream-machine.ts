@@ -98,9 +98,12 @@ function component<H extends Running>(
   });
 }
 
-const backoffMs = (ctx: StreamContext, which: keyof StreamContext['attempts']) => {
+/** A component that ran fine and then died is restarted at once (the device is stalling);
+ *  repeated failures back off exponentially. */
+export const backoffMs = (ctx: Pick<StreamContext, 'backoff' | 'attempts'>, which: keyof StreamContext['attempts']) => {
   const b = ctx.backoff ?? { initialMs: 1000, maxMs: 30_000 };
-  return Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, ctx.attempts[which] - 1));
+  const n = ctx.attempts[which];
+  return n <= 1 ? 0 : Math.min(b.maxMs, b.initialMs * 2 ** (n - 2));
 };
 
 export const streamMachine = setup({
