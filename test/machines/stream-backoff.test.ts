@@ -40,6 +40,7 @@ describe('stream machine with stand-ins', () => {
     expect(actor.getSnapshot().context.lastExit?.component).toBe('encoder');
     display!.die();
     await waitUntil(() => c.log.running('display')[0] !== display && servable(), 4000, 'whole stream back');
+    await waitUntil(() => browser!.stopped && c.log.running('browser').length === 1, 2000, 'old browser stopped, new one running');
     expect(c.log.running('browser')[0]).not.toBe(browser);
     expect(c.log.events.filter((e) => e.startsWith('stop browser'))).toHaveLength(1);
     actor.send({ type: 'STOP' });
