@@ -3,7 +3,7 @@
 // gets a new LOAD on the same connection; a lost connection is re-dialled and re-joined without a
 // LOAD when our session still plays; another app is waited out (onOtherApp: wait) or replaced.
 // Retries are visible states with `after` delays; the restart budget is counted over a window.
-import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
 import type { CastConnection, CastDrift, Components, ExitInfo, ResolvedDevice } from './components.js';
 import type { Logger } from '../controller/log.js';
@@ -196,8 +196,9 @@ export const castMachine = setup({
     }),
     failAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     closeConnection: ({ context }) => context.conn?.close(),
-    notifyPlaying: sendParent({ type: 'CAST_CHANGED', state: 'playing' }),
-    notifyEnded: sendParent({ type: 'CAST_CHANGED', state: 'ended' }),
+    // The spec actor is the parent; a cast machine run on its own (tests) has none.
+    notifyPlaying: ({ self }) => parentOf(self)?.send({ type: 'CAST_CHANGED', state: 'playing' }),
+    notifyEnded: ({ self }) => parentOf(self)?.send({ type: 'CAST_CHANGED', state: 'ended' }),
   },
 }).createMachine({
   id: 'cast',
@@ -340,6 +341,10 @@ export const castMachine = setup({
     stopped: { type: 'final', entry: assign({ conn: undefined }) },
   },
 });
+
+function parentOf(self: AnyActorRef): AnyActorRef | undefined {
+  return (self as AnyActorRef & { _parent?: AnyActorRef })._parent;
+}
 
 const DMR = 'CC1AD845';
 const BACKDROP = 'E8C28D3C';

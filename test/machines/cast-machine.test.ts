@@ -1,0 +1,149 @@
+// The cast machine on a simulated clock: retries are visible `after` states, so time is moved by
+// hand and no real timer decides anything.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createActor, SimulatedClock } from 'xstate';
+import { castMachine, type StreamLease } from '../../machines/cast-machine.js';
+import { CastSpecSchema } from '../../specs/schema.js';
+import { silentLogger } from '../../controller/log.js';
+import { standInComponents } from '../stand-ins/components.js';
+import { waitUntil } from '../helpers.js';
+
+function setup(policy: Record<string, unknown> = {}) {
+  const spec = CastSpecSchema.parse({
+    apiVersion: 'pagecast/v1',
+    kind: 'CastSpec',
+    metadata: { name: 'kitchen' },
+    spec: { device: { host: 'tv.local', port: 8009 }, url: 'https://ha.example/', policy: { backoff: { initial: '2s', max: '30s' }, ...policy } },
+  });
+  const c = standInComponents(mkdtempSync(join(tmpdir(), 'pc-cm-')));
+  const clock = new SimulatedClock();
+  const lease: StreamLease = { streamId: 's1', servable: () => true, url: (h) => `http://127.0.0.1:8181/s/t/master.m3u8?for=${h}` };
+  const actor = createActor(castMachine, { clock, input: { name: 'kitchen', spec, lease, components: c, log: silentLogger(), now: () => clock.now() } });
+  const at = (v: unknown) => actor.getSnapshot().matches(v as never);
+  return { spec, c, clock, actor, at, conn: () => c.castDriver.connectionTo('tv.local') };
+}
+
+describe('cast machine (simulated clock)', () => {
+  it('retries an unreachable device with doubling backoff, as visible retrying states', async () => {
+    const { c, clock, actor, at } = setup();
+    c.castDriver.unreachable.add('tv.local');
+    actor.start();
+    const connects = () => c.castDriver.forgets; // one forget per failed connect
+    await waitUntil(() => at('retrying') && connects() === 1, 2000, 'first failure');
+    for (const delay of [2000, 4000, 8000]) {
+      const before = connects();
+      clock.increment(delay - 1);
+      await new Promise((r) => setImmediate(r));
+      expect(at('retrying')).toBe(true);
+      clock.increment(1);
+      await waitUntil(() => at('retrying') && connects() === before + 1, 2000, `retry after ${delay} ms`);
+    }
+    c.castDriver.unreachable.delete('tv.local');
+    clock.increment(16_000);
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing once reachable');
+    actor.stop();
+  });
+
+  it('repairs IDLE with a new LOAD after the backoff, then fails when the restart budget is spent', async () => {
+    const { clock, actor, at, conn } = setup({ maxRestarts: { count: 2, window: '10m' } });
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    const c1 = conn()!;
+    c1.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
+    expect(at({ connected: 'recovering' })).toBe(true);
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }) && c1.loads.length === 2, 2000, 'reloaded');
+    expect(actor.getSnapshot().context.lastDrift?.reason).toBe('IdleCancelled');
+    c1.drift({ type: 'IDLE', idleReason: 'ERROR', detailedErrorCode: 315 });
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }) && c1.loads.length === 3, 2000, 'reloaded again');
+    c1.drift({ type: 'IDLE_SCREEN' });
+    expect(at('failed')).toBe(true);
+    expect(actor.getSnapshot().context.restartCount).toBe(2);
+    actor.stop();
+  });
+
+  it('a restart budget window forgets old restarts', async () => {
+    const { clock, actor, at, conn } = setup({ maxRestarts: { count: 1, window: '1m' } });
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    conn()!.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }));
+    clock.increment(61_000);
+    conn()!.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
+    expect(at({ connected: 'recovering' })).toBe(true);
+    actor.stop();
+  });
+
+  it('tears down on device IDLE when onDeviceIdle is teardown', async () => {
+    const { actor, at, conn } = setup({ onDeviceIdle: 'teardown' });
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    c1.drift({ type: 'APP_GONE' });
+    await waitUntil(() => at('ended'), 2000, 'ended');
+    expect(c1.stops).toBe(1);
+    actor.stop();
+  });
+
+  it('waits while another app plays (onOtherApp: wait), polling the device, and comes back when it is free', async () => {
+    const { clock, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    c1.drift({ type: 'OTHER_APP', appId: '233637DE', displayName: 'YouTube' });
+    expect(at({ connected: 'waitingDevice' })).toBe(true);
+    clock.increment(5000);
+    clock.increment(5000);
+    expect(at({ connected: 'waitingDevice' })).toBe(true);
+    expect(c1.launches).toBe(1);
+    c1.app = { isIdleScreen: true, isStandBy: false, isActiveInput: true }; // the person stopped YouTube
+    clock.increment(5000);
+    await waitUntil(() => at({ connected: 'playing' }) && c1.loads.length === 2, 2000, 'back');
+    actor.stop();
+  });
+
+  it('takes the device back at once with onOtherApp: takeover', async () => {
+    const { clock, actor, at, conn } = setup({ onOtherApp: 'takeover' });
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    conn()!.drift({ type: 'OTHER_APP', appId: '233637DE' });
+    expect(at({ connected: 'recovering' })).toBe(true);
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }) && conn()!.loads.length === 2, 2000, 'took over');
+    actor.stop();
+  });
+
+  it('a policy change while recovering applies to the next decision', async () => {
+    const { spec, clock, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    conn()!.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
+    expect(at({ connected: 'recovering' })).toBe(true);
+    const changed = { ...spec, spec: { ...spec.spec, policy: { ...spec.spec.policy, onDeviceIdle: 'teardown' as const } } };
+    actor.send({ type: 'SPEC_UPDATED', spec: changed, reload: false });
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }));
+    conn()!.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
+    await waitUntil(() => at('ended'), 2000, 'teardown under the new policy');
+    actor.stop();
+  });
+
+  it('a lost connection is re-dialled after the backoff and re-joined without a LOAD', async () => {
+    const { c, clock, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    c1.drift({ type: 'CONNECTION_LOST', message: 'no heartbeat for 15 s' });
+    expect(at('retrying')).toBe(true);
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }) && conn() && conn() !== c1, 2000, 're-joined');
+    expect(conn()!.loads).toHaveLength(0);
+    expect(c.castDriver.allLoads).toHaveLength(1);
+    actor.stop();
+  });
+});
