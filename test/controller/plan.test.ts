@@ -7,7 +7,7 @@ const mk = (name: string, spec: Record<string, unknown> = {}): CastSpec =>
 const desired = (...specs: Array<[CastSpec, Partial<DesiredSpec>?]>) =>
   new Map(specs.map(([s, extra]) => [s.metadata.name, { name: s.metadata.name, spec: s, generation: generationOf(s), suspended: false, ...extra }]));
 const observed = (...o: Array<Partial<ObservedSpec> & { name: string; spec: CastSpec }>) =>
-  new Map(o.map((x) => [x.name, { name: x.name, generation: generationOf(x.spec), assignment: { role: 'play' as const }, holdsDevice: false, failed: false, ...x }]));
+  new Map(o.map(({ spec, ...x }) => [x.name, { generation: generationOf(spec), assignment: { role: 'play' as const }, holdsDevice: false, failed: false, ...x }]));
 const NOW = new Date('2026-11-25T12:00:00Z'); // a Wednesday
 
 describe('plan()', () => {
