@@ -158,7 +158,7 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
     fields.push([
       'Encoder figures',
       f
-        ? `${f.fps.toFixed(1)} fps, speed ${f.speed.toFixed(2)}x, ${f.droppedFrames} dropped, ${f.duplicatedFrames} duplicated, ${f.bitrateKbps} kbps, frame ${f.frame} (${formatRelative(f.at, now)})`
+        ? `${f.fps.toFixed(1)} fps, speed ${f.speed.toFixed(2)}x, ${f.droppedFrames} dropped, ${f.duplicatedFrames} duplicated, ${Math.round(f.bitrateKbps)} kbps, frame ${f.frame} (${formatRelative(f.at, now)})`
         : '-',
     ]);
   } else {

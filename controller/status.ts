@@ -110,8 +110,8 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
       cond(
         'MediaPlaying',
         playing,
-        playing ? (media?.playerState ?? 'Loaded') : i.cast$!.matches({ connected: 'waitingDevice' }) ? 'DeviceBusy' : c.lastDrift?.reason ?? 'NotPlaying',
-        playing ? '' : i.cast$!.matches({ connected: 'waitingDevice' }) ? `waiting: the device is showing ${c.busyWith ?? 'another app'}` : redactText(c.lastDrift?.message ?? c.lastError ?? ''),
+        playing ? 'Playing' : i.cast$!.matches({ connected: 'waitingDevice' }) ? 'DeviceBusy' : c.lastDrift?.reason ?? 'NotPlaying',
+        playing ? `device reports ${media?.playerState ?? 'PLAYING'}` : i.cast$!.matches({ connected: 'waitingDevice' }) ? `waiting: the device is showing ${c.busyWith ?? 'another app'}` : redactText(c.lastDrift?.message ?? c.lastError ?? ''),
       ),
     );
   }
