@@ -12,6 +12,7 @@ import { resolveStorageState, resolveUrl } from '../specs/resolve.js';
 import { parseDuration } from '../specs/duration.js';
 import type { Components } from '../machines/components.js';
 import { specMachine } from '../machines/spec-machine.js';
+import { stopAndWait } from '../machines/teardown.js';
 import { generationOf, plan, type DesiredSpec, type ObservedSpec } from './plan.js';
 import { WorkQueue } from './queue.js';
 import { StreamRegistry } from './streams.js';
@@ -410,20 +411,7 @@ export class Controller implements ControlPlane {
   private async stopActor(name: string): Promise<void> {
     const actor = this.actors.get(name);
     if (!actor) return;
-    await new Promise<void>((resolve) => {
-      if (actor.getSnapshot().status === 'done') return resolve();
-      const sub = actor.subscribe({
-        next: (s) => {
-          if (s.status === 'done') {
-            sub.unsubscribe();
-            resolve();
-          }
-        },
-        error: () => resolve(),
-        complete: () => resolve(),
-      });
-      actor.send({ type: 'STOP' });
-    });
+    await stopAndWait(actor);
     actor.stop();
     if (this.actors.get(name) === actor) {
       this.actors.delete(name);
@@ -493,17 +481,17 @@ export class Controller implements ControlPlane {
     );
   }
 
-  async suspend(name: string): Promise<boolean> {
-    if (!this.good.has(name)) return false;
-    await this.state.setSuspended(name, true);
-    this.queue.add(ALL);
-    await this.queue.idle();
-    return true;
+  suspend(name: string): Promise<boolean> {
+    return this.setSuspended(name, true);
   }
 
-  async resume(name: string): Promise<boolean> {
+  resume(name: string): Promise<boolean> {
+    return this.setSuspended(name, false);
+  }
+
+  private async setSuspended(name: string, suspended: boolean): Promise<boolean> {
     if (!this.good.has(name)) return false;
-    await this.state.setSuspended(name, false);
+    await this.state.setSuspended(name, suspended);
     this.queue.add(ALL);
     await this.queue.idle();
     return true;

@@ -7,6 +7,7 @@ import { createActor, type Actor } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
 import type { Components } from '../machines/components.js';
 import { streamMachine } from '../machines/stream-machine.js';
+import { stopAndWait } from '../machines/teardown.js';
 import type { HeldLease, StreamLeases, StreamNotice } from '../machines/spec-machine.js';
 import { streamInputOf, streamKeyOf } from './plan.js';
 import type { Logger } from './log.js';
@@ -117,20 +118,7 @@ export class StreamRegistry implements StreamLeases {
 
   private async stop(entry: Entry): Promise<void> {
     entry.servable = false;
-    const stopped = new Promise<void>((resolve) => {
-      const sub = entry.actor.subscribe({
-        next: (s) => {
-          if (s.status === 'done') {
-            sub.unsubscribe();
-            resolve();
-          }
-        },
-        complete: () => resolve(),
-        error: () => resolve(),
-      });
-    });
-    entry.actor.send({ type: 'STOP' });
-    await stopped;
+    await stopAndWait(entry.actor);
     entry.actor.stop();
     this.opts.components.streams.unpublish(entry.id);
     rmSync(entry.dir, { recursive: true, force: true });

@@ -27,3 +27,27 @@ export class Teardown {
     return this.pending > 0;
   }
 }
+
+interface StoppableActor {
+  getSnapshot(): { status: string };
+  subscribe(o: { next?: (s: { status: string }) => void; error?: (e: unknown) => void; complete?: () => void }): { unsubscribe(): void };
+  send(e: { type: 'STOP' }): void;
+}
+
+/** Sends STOP and resolves once the actor has reached its final state (or died). */
+export function stopAndWait(actor: StoppableActor): Promise<void> {
+  return new Promise((resolve) => {
+    if (actor.getSnapshot().status !== 'active') return resolve();
+    const sub = actor.subscribe({
+      next: (s) => {
+        if (s.status !== 'active') {
+          sub.unsubscribe();
+          resolve();
+        }
+      },
+      error: () => resolve(),
+      complete: () => resolve(),
+    });
+    actor.send({ type: 'STOP' });
+  });
+}
