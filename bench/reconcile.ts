@@ -51,7 +51,7 @@ async function main(): Promise<void> {
         if (cast?.matches({ connected: 'playing' })) playing++;
       }
       if (playing === SPECS) resolve();
-      else setTimeout(check, 5);
+      else setTimeout(check, 20);
     };
     check();
   });

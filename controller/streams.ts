@@ -1,7 +1,7 @@
 // The stream registry: one stream actor per distinct render input, refcounted by the casts that
 // hold it. The last release stops the stream (encoder, browser, display, in that order), then
 // unpublishes it and removes its files.
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createActor, type Actor } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
@@ -86,7 +86,6 @@ export class StreamRegistry implements StreamLeases {
   private create(key: string, spec: CastSpec): Entry {
     const id = `${key}-${(++this.counter).toString(36)}`;
     const dir = join(this.opts.components.streamRoot, id);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const input = streamInputOf(spec);
     this.opts.components.streams.publish(id, dir, input.mode);
     const log = this.opts.log.child({ stream: id });

@@ -110,7 +110,7 @@ export const specMachine = setup({
             spec: context.spec,
             lease: context.lease!,
             components: context.components,
-            log: context.log.child({ component: 'cast' }),
+            log: context.log,
             now: context.now,
           }),
           onDone: { target: 'released' },

@@ -67,7 +67,7 @@ function component<H extends Running>(
     const ctx = input.ctx;
     const ac = new AbortController();
     let stopping = false;
-    const log = ctx.log.child({ component: name });
+    const log = ctx.log; // the drivers bind their own component name
     const started = start(ctx, {
       signal: ac.signal,
       log,
