@@ -133,6 +133,24 @@ describe('cast machine (simulated clock)', () => {
     actor.stop();
   });
 
+  it('a device that says PLAYING but has fetched nothing for three target durations is stalled (server-side proof of life)', async () => {
+    const { c, clock, actor, at } = setup();
+    let last = new Date(clock.now()).toISOString();
+    c.publisher.fetches = () => [{ client: 'tv.local', lastPlaylistAt: last, lastSegmentAt: last, bytes: 1 }];
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    clock.increment(5000); // fetching stopped 5 s ago: not yet
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(at({ connected: 'playing' })).toBe(true);
+    clock.increment(3000); // 8 s: stalled
+    await waitUntil(() => at({ connected: 'recovering' }), 2000, 'stall detected');
+    expect(actor.getSnapshot().context.lastDrift).toMatchObject({ reason: 'Stalled' });
+    last = new Date(clock.now()).toISOString();
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 're-LOADed');
+    actor.stop();
+  });
+
   it('a lost connection is re-dialled after the backoff and re-joined without a LOAD', async () => {
     const { c, clock, actor, at, conn } = setup();
     actor.start();

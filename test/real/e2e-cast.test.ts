@@ -102,6 +102,15 @@ describe('one spec, one fake TV, real pipeline', () => {
     await waitPlaying(tv);
   });
 
+  it('a device whose address changed is found again over mDNS and played', async () => {
+    const moved = await h.device('Kitchen TV', { mdns: true, id: tv.id });
+    expect(moved.port).not.toBe(tv.port);
+    await tv.stop(); // the old address goes dark (and stops answering mDNS)
+    tv = moved;
+    await waitPlaying(tv, 45_000);
+    expect(h.controller.get('kitchen')!.conditions.find((c) => c.type === 'DeviceFound')?.message).toBe(`127.0.0.1:${tv.port}`);
+  });
+
   it('deleting the spec sends STOP to the TV and leaves no process', async () => {
     const pids = h.pids();
     expect(pids.length).toBeGreaterThanOrEqual(3);

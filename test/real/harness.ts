@@ -21,7 +21,7 @@ export interface Harness {
   page: { url: string; hits: number };
   mdnsPort: number;
   log: Logger;
-  device(name: string, opts?: { mdns?: boolean }): Promise<FakeCastDevice>;
+  device(name: string, opts?: { mdns?: boolean; id?: string }): Promise<FakeCastDevice>;
   writeSpec(file: string, text: string): void;
   removeSpec(file: string): void;
   /** pids the process registry holds right now. */
@@ -71,7 +71,7 @@ export async function startHarness(opts: { specs?: Record<string, string>; logLe
     mdnsPort,
     log,
     async device(name, o = {}) {
-      const d = new FakeCastDevice({ name, host: '127.0.0.1', port: 0, tls, ...(o.mdns ? { mdns: { port: mdnsPort } } : {}) });
+      const d = new FakeCastDevice({ name, host: '127.0.0.1', port: 0, tls, ...(o.id ? { id: o.id } : {}), ...(o.mdns ? { mdns: { port: mdnsPort } } : {}) });
       await d.start();
       devices.push(d);
       return d;
