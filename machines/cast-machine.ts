@@ -189,6 +189,10 @@ export const castMachine = setup({
     recordDrift: assign({
       lastDrift: ({ event }) => (event.type === 'DRIFT' ? describeDrift(event.drift) : undefined),
     }),
+    recordEncoderExit: assign({
+      lastDrift: ({ event }) =>
+        event.type === 'ENCODER_EXITED' ? { reason: 'EncoderExited', message: event.info.message ?? event.info.reason, at: new Date().toISOString() } : undefined,
+    }),
     countRestart: assign({
       restarts: ({ context }) => [...context.restarts.filter((t) => t >= context.now() - context.spec.spec.policy.maxRestarts.window), context.now()],
       restartCount: ({ context }) => context.restartCount + 1,
@@ -259,18 +263,9 @@ export const castMachine = setup({
           { target: '.recovering', actions: ['recordDrift', 'countRestart'] },
         ],
         ENCODER_EXITED: [
-          {
-            guard: 'encoderTeardown',
-            target: 'tornDown',
-            actions: assign({ lastDrift: ({ event }) => ({ reason: 'EncoderExited', message: event.info.message ?? event.info.reason, at: new Date().toISOString() }) }),
-          },
-          { guard: 'budgetSpent', target: 'failed' },
-          {
-            actions: [
-              assign({ lastDrift: ({ event }) => ({ reason: 'EncoderExited', message: event.info.message ?? event.info.reason, at: new Date().toISOString() }) }),
-              'countRestart',
-            ],
-          },
+          { guard: 'encoderTeardown', target: 'tornDown', actions: 'recordEncoderExit' },
+          { guard: 'budgetSpent', target: 'failed', actions: 'recordEncoderExit' },
+          { actions: ['recordEncoderExit', 'countRestart'] },
         ],
         STREAM_CHANGED: { target: '.awaitingStream', actions: assign({ lease: ({ event }) => event.lease }) },
         SPEC_UPDATED: [
