@@ -1,7 +1,7 @@
 // The pure heart of the reconciler: plan(desired, observed, now) → actions.
 // It decides, in order: which specs are active now (suspend, schedule), who gets each device
 // (priority, then whoever already holds it), and what each existing actor must change.
-import { createHash } from 'node:crypto';
+import { stableHash } from '../specs/hash.js';
 import type { CastSpec, DeviceRef } from '../specs/schema.js';
 import type { StreamInput } from '../machines/components.js';
 import { isActive, nextChange } from './schedule.js';
@@ -59,7 +59,7 @@ export function streamInputOf(spec: CastSpec): StreamInput {
 
 /** Specs with identical render input share one stream: this key says which. */
 export function streamKeyOf(spec: CastSpec): string {
-  return hashOf(stableJson(streamInputOf(spec))).slice(0, 16);
+  return stableHash(streamInputOf(spec));
 }
 
 export function deviceKeyOf(device: DeviceRef): string {
@@ -75,7 +75,7 @@ export function describeDevice(device: DeviceRef): string {
 }
 
 export function generationOf(spec: CastSpec): string {
-  return hashOf(stableJson(spec)).slice(0, 12);
+  return stableHash(spec, 12);
 }
 
 export function diffSpecs(before: CastSpec, after: CastSpec): SpecChanges {
@@ -157,17 +157,4 @@ export function plan(
 
 function sameAssignment(a: Assignment, b: Assignment): boolean {
   return a.role === b.role && a.by === b.by && a.nextChange === b.nextChange;
-}
-
-export function stableJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
-}
-
-function hashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -1,9 +1,9 @@
 // Spec files → validated specs plus diagnostics with file:line:col. Never throws on user input:
 // a broken document is a diagnostic, and the good documents beside it still load.
-import { createHash } from 'node:crypto';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { stableHash } from './hash.js';
 import { CastSpecSchema, type CastSpec } from './schema.js';
 import { errorMap, formatPath, issuesToProblems, valueAt, type Diagnostic, type LoadedSpec, type Problem } from './diagnostics.js';
 
@@ -121,22 +121,9 @@ function duplicateKeys(doc: Doc, lc: LineCounter): Array<{ path: string; offset:
 
 // ── hashing ────────────────────────────────────────────────────────────────────────────────
 
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.keys(v)
-        .sort()
-        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-    );
-  }
-  return v;
-}
-
 /** A stable hash of a normalised spec: equal specs hash equal whatever their key order or defaults. */
 export function specHash(spec: CastSpec): string {
-  return createHash('sha256').update(JSON.stringify(canonical(spec))).digest('hex').slice(0, 16);
+  return stableHash(spec);
 }
 
 // ── loading ────────────────────────────────────────────────────────────────────────────────

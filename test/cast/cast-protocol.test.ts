@@ -1,7 +1,7 @@
 // The Cast sender against the fake device over loopback TLS, with a stub player.
 import { createServer, type Server as NetServer } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from 'castv2';
 import { createLogger, silentLogger, type Logger } from '../../controller/log.js';
 import { PagecastError } from '../../controller/errors.js';
@@ -9,24 +9,17 @@ import type { CastDrift } from '../../machines/components.js';
 import { connectCast, otherAppOf, type CastRequestError, type CastTimings } from '../../machines/cast-connection.js';
 import { castv2Ready } from '../../machines/castv2-ready.js';
 import { NS } from '../../machines/cast-messages.js';
-import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
+import { FakeCastDevice } from '../fake-device/device.js';
+import { castFixture } from './fixture.js';
 import { stubPlayer, type StubPlayerOptions } from './stub-player.js';
 
 const FAST: Partial<CastTimings> = { heartbeatMs: 100, deadAfterMs: 400, requestTimeoutMs: 400, connectTimeoutMs: 1_000, statusPollMs: 80, stallPolls: 3 };
 const URL = 'http://127.0.0.1:9/s/tok/master.m3u8';
 
-let tls: { key: Buffer; cert: Buffer };
-beforeAll(async () => {
-  tls = await selfSignedCert();
-});
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const { tls: certs, cleanups } = castFixture();
 
 async function device(player: StubPlayerOptions = {}): Promise<FakeCastDevice> {
-  const d = new FakeCastDevice({ name: 'Fake TV', startPlayer: stubPlayer(player), tls });
+  const d = new FakeCastDevice({ name: 'Fake TV', startPlayer: stubPlayer(player), tls: certs() });
   await d.start();
   cleanups.push(() => d.stop());
   return d;

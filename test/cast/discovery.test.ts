@@ -1,22 +1,16 @@
 // mDNS discovery and the cast driver's resolve/forget, on loopback only (broadcast to
 // 127.255.255.255 on a private port; nothing reaches the LAN or the real 5353 group).
 import { createSocket } from 'node:dgram';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addRecords, devicesFrom, discover, emptyRecords, findById, findByName, createDiscovery, type DiscoveryOptions } from '../../controller/discovery.js';
 import { silentLogger } from '../../controller/log.js';
 import { PagecastError } from '../../controller/errors.js';
 import { createCastDriver } from '../../machines/cast-driver.js';
-import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
+import { FakeCastDevice } from '../fake-device/device.js';
+import { castFixture } from './fixture.js';
 import { stubPlayer } from './stub-player.js';
 
-let tls: { key: Buffer; cert: Buffer };
-beforeAll(async () => {
-  tls = await selfSignedCert();
-});
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const { tls: certs, cleanups } = castFixture();
 
 const ctx = () => ({ signal: new AbortController().signal, log: silentLogger(), report: () => undefined });
 
@@ -25,7 +19,7 @@ async function devices(specs: Array<{ name: string; model?: string; id?: string 
   const list: FakeCastDevice[] = [];
   let mdnsPort = 0;
   for (const s of specs) {
-    const d = new FakeCastDevice({ ...s, tls, startPlayer: stubPlayer(), mdns: { port: mdnsPort } });
+    const d = new FakeCastDevice({ ...s, tls: certs(), startPlayer: stubPlayer(), mdns: { port: mdnsPort } });
     await d.start();
     cleanups.push(() => d.stop());
     mdnsPort = d.mdnsPort!;
@@ -98,7 +92,7 @@ describe('cast driver resolve', () => {
     expect(await driver.resolve({ id: 'A'.repeat(32) }, ctx())).toEqual(first); // cached by id
 
     // The device comes back elsewhere: same id and name, new port; the old one is gone.
-    const moved = new FakeCastDevice({ name: 'Fake TV', id: 'a'.repeat(32), tls, startPlayer: stubPlayer(), mdns: { port: opts.port! } });
+    const moved = new FakeCastDevice({ name: 'Fake TV', id: 'a'.repeat(32), tls: certs(), startPlayer: stubPlayer(), mdns: { port: opts.port! } });
     await list[0]!.stop();
     await moved.start();
     cleanups.push(() => moved.stop());
