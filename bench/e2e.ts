@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startHarness, specYaml, waitPlaying, PAGE } from '../test/real/harness.js';
+import { startHarness, specYaml, waitPlaying, PAGE } from '../test/harness.js';
 import { FakeCastDevice, selfSignedCert } from '../test/fake-device/device.js';
 import { waitUntil } from '../test/helpers.js';
 
@@ -89,7 +89,7 @@ async function measureControllerCpu(): Promise<number> {
     return d;
   }));
   tvs.forEach((tv, i) => writeFileSync(join(dir, `s${i}.yaml`), specYaml(`s${i}`, `{ host: 127.0.0.1, port: ${tv.port} }`, url)));
-  const child = spawn(process.execPath, ['dist/controller/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['dist/controller/cli/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     for (const tv of tvs) await waitPlaying(tv, 90_000);
     const ticks = () => {

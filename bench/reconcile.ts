@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../controller/controller.js';
-import { silentLogger } from '../controller/log.js';
+import { silentLogger } from '../machines/log.js';
 import { standInComponents } from '../test/stand-ins/components.js';
 
 const SPECS = Number(process.env.BENCH_SPECS ?? 1000);

@@ -13,14 +13,15 @@ import { parseDuration } from '../specs/duration.js';
 import type { Components } from '../machines/components.js';
 import { specMachine } from '../machines/spec-machine.js';
 import { stopAndWait } from '../machines/teardown.js';
-import { generationOf, plan, type DesiredSpec, type ObservedSpec } from './plan.js';
-import { WorkQueue } from './queue.js';
-import { StreamRegistry } from './streams.js';
-import { StateDir, type StoredCast } from './state-dir.js';
-import { buildStatus, phaseOf, TransitionClock } from './status.js';
-import { PagecastError } from './errors.js';
-import type { Logger } from './log.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecSource, SpecStatus } from './types.js';
+import { generationOf } from '../specs/identity.js';
+import { plan, type DesiredSpec, type ObservedSpec } from './reconcile/plan.js';
+import { WorkQueue } from './reconcile/queue.js';
+import { StreamRegistry } from './reconcile/stream-registry.js';
+import { StateDir, type StoredCast } from './sources/state-dir.js';
+import { buildStatus, phaseOf, TransitionClock } from './status/status.js';
+import { PagecastError } from '../machines/errors.js';
+import type { Logger } from '../machines/log.js';
+import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecSource, SpecStatus } from './status/types.js';
 
 type SpecActor = Actor<typeof specMachine>;
 

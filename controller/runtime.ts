@@ -3,13 +3,13 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Components, ResolvedDevice, StartContext } from '../machines/components.js';
-import { createMediaDrivers } from '../machines/media-drivers.js';
-import { createCastDriver } from '../machines/cast-driver.js';
-import type { CastTimings } from '../machines/cast-connection.js';
-import { createDiscovery, type DiscoveryOptions } from './discovery.js';
-import { ProcessRegistry } from './process-registry.js';
-import { StreamServer } from './stream-server.js';
-import type { Logger } from './log.js';
+import { createMediaDrivers } from '../machines/media/drivers.js';
+import { createCastDriver } from '../machines/cast/driver.js';
+import type { CastTimings } from '../machines/cast/connection.js';
+import { createDiscovery, type DiscoveryOptions } from '../machines/cast/discovery.js';
+import { ProcessRegistry } from '../machines/processes/registry.js';
+import { StreamServer } from './http/stream-server.js';
+import type { Logger } from '../machines/log.js';
 
 export interface RuntimeOptions {
   stateDir: string;

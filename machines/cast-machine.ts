@@ -6,8 +6,8 @@
 import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
 import type { CastConnection, CastDrift, Components, ExitInfo, ResolvedDevice } from './components.js';
-import type { Logger } from '../controller/log.js';
-import { PagecastError } from '../controller/errors.js';
+import type { Logger } from './log.js';
+import { PagecastError } from './errors.js';
 
 /** What the spec actor hands the cast: the stream it holds. */
 export interface StreamLease {

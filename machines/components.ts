@@ -1,7 +1,10 @@
 // The small interfaces each real component sits behind. The machines only see these; the real
 // implementations live next to them in machines/, the stand-ins in test/stand-ins/.
-import type { BrowserOptions, DeviceRef, HwAccel, Resolution, StreamMode } from '../specs/schema.js';
-import type { Logger } from '../controller/log.js';
+import type { DeviceRef, StreamMode } from '../specs/schema.js';
+import type { StreamInput } from '../specs/identity.js';
+
+export type { StreamInput };
+import type { Logger } from './log.js';
 
 /** How a process or connection ended. `reason` is one short machine-readable word. */
 export interface ExitInfo {
@@ -16,15 +19,6 @@ export interface Running {
   readonly exited: Promise<ExitInfo>;
   /** Graceful, then forceful; resolves when the resource is gone. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** What a stream renders. Specs whose StreamInput is identical share one stream. */
-export interface StreamInput {
-  url: string; // resolved (urlFrom already read)
-  quality: Resolution;
-  mode: StreamMode;
-  hwAccel: HwAccel;
-  browser: BrowserOptions; // storageState already made absolute
 }
 
 /** A status condition fragment a component reports while it runs (e.g. a navigation retry). */

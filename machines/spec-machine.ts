@@ -4,10 +4,21 @@
 // released (the stream stops when its last cast lets go).
 import { assign, sendTo, setup, type ActorRefFrom } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
-import type { Assignment, SpecChanges } from '../controller/plan.js';
+import type { SpecChanges } from '../specs/identity.js';
 import type { Components, ExitInfo } from './components.js';
 import { castMachine, type StreamLease } from './cast-machine.js';
-import type { Logger } from '../controller/log.js';
+import type { Logger } from './log.js';
+
+/** What the reconciler decided for a spec: play, or why not. */
+export type Role = 'play' | 'scheduled' | 'suspended' | 'preempted' | 'conflict';
+
+export interface Assignment {
+  role: Role;
+  /** For preempted: the spec that has the device; for conflict: the equal-priority holder. */
+  by?: string;
+  /** Next time this spec's schedule flips, ISO. */
+  nextChange?: string;
+}
 
 export type StreamNotice = { type: 'servable' } | { type: 'componentExited'; component: 'display' | 'browser' | 'encoder'; info: ExitInfo };
 

@@ -16,7 +16,7 @@ import type {
   StreamInput,
 } from './components.js';
 import { Teardown } from './teardown.js';
-import type { Logger } from '../controller/log.js';
+import type { Logger } from './log.js';
 
 export interface StreamMachineInput {
   id: string;

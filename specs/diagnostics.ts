@@ -2,7 +2,8 @@
 // short `path: message` pairs here (shared by the YAML loader and the API's request checks);
 // load.ts adds the file positions.
 import type { z } from 'zod';
-import { schedulesOverlap } from '../controller/schedule.js';
+import { deviceKeyOf } from './identity.js';
+import { schedulesOverlap } from './schedule.js';
 import type { CastSpec, DeviceRef } from './schema.js';
 
 export interface Diagnostic {
@@ -272,13 +273,6 @@ function closest(word: string, candidates: string[]): string | undefined {
 
 // ── cross-spec checks ──────────────────────────────────────────────────────────────────────
 
-/** A device reference as a comparable key: names case-insensitively, addresses as host:port. */
-export function deviceKey(d: DeviceRef): string {
-  if (typeof d === 'string') return `name:${d.trim().toLowerCase()}`;
-  if ('id' in d) return `id:${d.id.toLowerCase()}`;
-  return `addr:${d.host.toLowerCase()}:${d.port}`;
-}
-
 function describeDevice(d: DeviceRef): string {
   if (typeof d === 'string') return `"${d}"`;
   if ('id' in d) return d.id;
@@ -297,7 +291,7 @@ export function validateConflicts(specs: ReadonlyArray<LoadedSpec>, opts: { now?
   const from = (opts.now ?? new Date()).getTime();
   const groups = new Map<string, LoadedSpec[]>();
   for (const s of specs) {
-    const key = `${deviceKey(s.spec.spec.device)}|${s.spec.spec.priority}`;
+    const key = `${deviceKeyOf(s.spec.spec.device)}|${s.spec.spec.priority}`;
     groups.set(key, [...(groups.get(key) ?? []), s]);
   }
   const out: Diagnostic[] = [];

@@ -2,7 +2,6 @@
 // The values may be secrets: no error message ever contains them, only where they came from.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { StreamInput } from '../machines/components.js';
 import type { CastSpec } from './schema.js';
 
 /** What went wrong, with the field it belongs to (a Diagnostic without the file position). */
@@ -90,22 +89,4 @@ export async function resolveStorageState(spec: CastSpec, specFile: string): Pro
     return { error: { path: 'spec.browser.storageState', message: `${rel} is not a storage state (cookies and origins must be lists)` } };
   }
   return { path: abs };
-}
-
-/** Everything a stream needs, resolved: the URL read, the storage state made absolute. */
-export async function resolveStreamInput(spec: CastSpec, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ input: StreamInput }>> {
-  const url = await resolveUrl(spec, specFile, env);
-  if (url.error) return { error: url.error };
-  const storage = await resolveStorageState(spec, specFile);
-  if (storage.error) return { error: storage.error };
-  const { storageState: _relative, ...browser } = spec.spec.browser;
-  return {
-    input: {
-      url: url.url,
-      quality: spec.spec.quality,
-      mode: spec.spec.mode,
-      hwAccel: spec.spec.hwAccel,
-      browser: storage.path === undefined ? browser : { ...browser, storageState: storage.path },
-    },
-  };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Controller } from '../../controller/controller.js';
-import { silentLogger } from '../../controller/log.js';
+import { silentLogger } from '../../machines/log.js';
 import { standInComponents, type StandIns } from '../stand-ins/components.js';
 import { waitUntil } from '../helpers.js';
 

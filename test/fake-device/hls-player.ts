@@ -21,7 +21,7 @@ import {
   type Variant,
 } from './hls-parse.js';
 import { probeSegment, type SegmentProbe } from './probe.js';
-import { PagecastError } from '../../controller/errors.js';
+import { PagecastError } from '../../machines/errors.js';
 
 /** Cast detailed error codes the player reports. */
 export const ErrorCodes = {

@@ -1,7 +1,7 @@
 // Decode check for one HLS segment with ffprobe: do its bytes really hold frames, at what level?
 // `parseProbeJson` is pure (ffprobe's reply is input to judge); `probeSegment` runs the process.
 import { execa } from 'execa';
-import { PagecastError, isAbort } from '../../controller/errors.js';
+import { PagecastError, isAbort } from '../../machines/errors.js';
 
 export interface VideoProbe {
   codec: string;

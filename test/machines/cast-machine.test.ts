@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import { castMachine, type StreamLease } from '../../machines/cast-machine.js';
 import { CastSpecSchema } from '../../specs/schema.js';
-import { silentLogger } from '../../controller/log.js';
+import { silentLogger } from '../../machines/log.js';
 import { standInComponents } from '../stand-ins/components.js';
 import { waitUntil } from '../helpers.js';
 

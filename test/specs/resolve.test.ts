@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveStorageState, resolveStreamInput, resolveUrl } from '../../specs/resolve.js';
+import { resolveStorageState, resolveUrl } from '../../specs/resolve.js';
 import { CastSpecSchema, type CastSpec } from '../../specs/schema.js';
 
 const SECRET = 'https://ha.example/lovelace?token=s3cr3t-value';
@@ -70,25 +70,5 @@ describe('resolveStorageState', () => {
     const r = await resolveStorageState(make({ url: 'https://x.example/', browser: { storageState } }), specFile);
     expect(r).toEqual({ error: { path: 'spec.browser.storageState', message } });
     expect(JSON.stringify(r)).not.toContain('s3cr3t');
-  });
-});
-
-describe('resolveStreamInput', () => {
-  it('gives the stream everything resolved', async () => {
-    const spec = make({ urlFrom: { env: 'U' }, quality: '480p', browser: { storageState: 'secrets/state.json', zoom: 1.5 } });
-    const r = await resolveStreamInput(spec, specFile, { U: SECRET });
-    expect(r).toEqual({
-      input: {
-        url: SECRET,
-        quality: { width: 854, height: 480, fps: 15, bitrateKbps: 1200 },
-        mode: 'hls',
-        hwAccel: 'auto',
-        browser: { ...spec.spec.browser, storageState: join(dir, 'secrets', 'state.json') },
-      },
-    });
-  });
-
-  it('stops at the first error', async () => {
-    expect(await resolveStreamInput(make({ urlFrom: { env: 'U' } }), specFile, {})).toEqual({ error: { path: 'spec.urlFrom.env', message: 'environment variable U is not set' } });
   });
 });

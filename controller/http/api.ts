@@ -1,0 +1,493 @@
+// The status and control API: loopback by default, JSON in and out, bearer token for mutations.
+// Every request ends in a JSON answer, however malformed it is; nothing a client sends can throw
+// out of the handler. Bodies and tokens are never logged or echoed (a cast URL may carry a secret).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { PagecastError } from '../../machines/errors.js';
+import type { Logger } from '../../machines/log.js';
+import { redactText } from '../status/redact.js';
+import { tokensEqual } from './auth.js';
+import type { ControlPlane, EphemeralCastRequest } from '../status/types.js';
+
+export const DEFAULT_API_PORT = 8780;
+export const MAX_BODY_BYTES = 64 * 1024;
+const NAME_RE = /^[a-z0-9-]{1,63}$/;
+
+export interface ApiServerOptions {
+  control: ControlPlane;
+  host?: string;
+  /** 0 = any free port. */
+  port?: number;
+  /** Bearer token for mutations (and for every /api read from a non-loopback client). */
+  token?: string;
+  /** Escape hatch for a trusted network; binding beyond loopback without a token is refused otherwise. */
+  allowNonLoopbackWithoutToken?: boolean;
+  log: Logger;
+}
+
+export interface ApiServer {
+  readonly port: number;
+  readonly host: string;
+  /** e.g. http://127.0.0.1:8780 */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+// ── routing (pure) ─────────────────────────────────────────────────────────────────────────
+
+export type Route =
+  | { kind: 'healthz' }
+  | { kind: 'metrics' }
+  | { kind: 'listSpecs' }
+  | { kind: 'getSpec'; name: string }
+  | { kind: 'suspend'; name: string }
+  | { kind: 'resume'; name: string }
+  | { kind: 'createCast' }
+  | { kind: 'deleteCast'; name: string };
+
+export type RouteMatch = { ok: true; route: Route; mutation: boolean } | { ok: false; status: 404 | 405; allow?: string[] };
+
+const READ = ['GET', 'HEAD'];
+
+/** Maps method and path to a route; a known path with the wrong method is 405 with its Allow list. */
+export function matchRoute(method: string, pathname: string): RouteMatch {
+  const path = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  const parts = path.split('/').slice(1);
+  const pick = (allowed: string[], route: Route, mutation: boolean): RouteMatch =>
+    allowed.includes(method) ? { ok: true, route, mutation } : { ok: false, status: 405, allow: allowed };
+
+  if (path === '/healthz') return pick(READ, { kind: 'healthz' }, false);
+  if (path === '/metrics') return pick(READ, { kind: 'metrics' }, false);
+  if (parts[0] !== 'api' || parts[1] !== 'v1') return { ok: false, status: 404 };
+  const [, , collection, name, verb, ...rest] = parts;
+  if (rest.length > 0) return { ok: false, status: 404 };
+  if (collection === 'specs') {
+    if (name === undefined) return pick(READ, { kind: 'listSpecs' }, false);
+    if (verb === undefined) return pick(READ, { kind: 'getSpec', name }, false);
+    if (verb === 'suspend') return pick(['POST'], { kind: 'suspend', name }, true);
+    if (verb === 'resume') return pick(['POST'], { kind: 'resume', name }, true);
+    return { ok: false, status: 404 };
+  }
+  if (collection === 'casts') {
+    if (verb !== undefined) return { ok: false, status: 404 };
+    if (name === undefined) return pick(['POST'], { kind: 'createCast' }, true);
+    return pick(['DELETE'], { kind: 'deleteCast', name }, true);
+  }
+  return { ok: false, status: 404 };
+}
+
+// ── errors ─────────────────────────────────────────────────────────────────────────────────
+
+/** An answer that is not a success; thrown inside a handler, turned into a JSON response. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+// ── JSON bodies ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Where and why `text` is not JSON. V8's own message quotes the input, and a cast body may hold a
+ * URL with a secret in it, so the position comes from this small scanner instead.
+ */
+export function jsonSyntaxError(text: string): { offset: number; line: number; column: number; message: string } | undefined {
+  let i = 0;
+  class Fail {
+    constructor(readonly message: string) {}
+  }
+  const fail = (message: string): never => {
+    throw new Fail(message);
+  };
+  const ws = (): void => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const str = (): void => {
+    i++; // opening quote
+    for (;;) {
+      const c = text[i];
+      if (c === undefined) fail('unterminated string');
+      else if (c === '"') {
+        i++;
+        return;
+      } else if (c === '\\') {
+        const e = text[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
+        else if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else fail('invalid escape in string');
+      } else if (c.charCodeAt(0) < 0x20) fail('control character in string');
+      else i++;
+    }
+  };
+  const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const value = (depth: number): void => {
+    if (depth > 512) fail('nested too deeply');
+    ws();
+    const c = text[i];
+    if (c === undefined) return fail('unexpected end of input');
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === '{') {
+          ws();
+          if (text[i] !== '"') fail(text[i] === undefined ? 'unexpected end of input' : 'expected a property name in double quotes');
+          str();
+          ws();
+          if (text[i] !== ':') fail("expected ':' after the property name");
+          i++;
+        }
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === close) {
+          i++;
+          return;
+        }
+        fail(text[i] === undefined ? 'unexpected end of input' : `expected ',' or '${close}'`);
+      }
+    }
+    if (c === '"') return str();
+    if (c === '-' || (c >= '0' && c <= '9')) {
+      num.lastIndex = i;
+      if (!num.test(text)) fail('invalid number');
+      i = num.lastIndex;
+      return;
+    }
+    for (const lit of ['true', 'false', 'null']) {
+      if (text.startsWith(lit, i)) {
+        i += lit.length;
+        return;
+      }
+    }
+    fail(`unexpected character ${JSON.stringify(c)}`);
+  };
+  try {
+    value(0);
+    ws();
+    if (i < text.length) fail('unexpected content after the JSON value');
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof Fail)) throw err;
+    const before = text.slice(0, i);
+    const line = before.split('\n').length;
+    const column = i - before.lastIndexOf('\n');
+    return { offset: i, line, column, message: err.message };
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit) {
+        done = true;
+        reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks));
+      done = true;
+    });
+    req.on('error', (err) => {
+      if (!done) reject(new HttpError(400, 'BAD_REQUEST', `request body could not be read: ${err.message}`));
+      done = true;
+    });
+  });
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const type = value.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
+export function parseJsonBody(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'request body is empty: expected a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const where = jsonSyntaxError(text);
+    const message = where
+      ? `request body is not valid JSON: ${where.message} at line ${where.line}, column ${where.column} (position ${where.offset})`
+      : 'request body is not valid JSON';
+    throw new HttpError(400, 'MALFORMED_JSON', message, where ? { line: where.line, column: where.column, position: where.offset } : undefined);
+  }
+}
+
+// ── the server ─────────────────────────────────────────────────────────────────────────────
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? DEFAULT_API_PORT;
+  const loopbackBind = isLoopbackHost(host);
+  const log = opts.log.child({ component: 'api' });
+  if (!loopbackBind && !opts.token && !opts.allowNonLoopbackWithoutToken) {
+    throw new PagecastError(
+      'CONFIG',
+      `refusing to serve the control API on ${host} without a token: anyone who can reach it could control your devices (use 127.0.0.1, or give a token file)`,
+      { source: 'api' },
+    );
+  }
+  if (!loopbackBind && !opts.token) log.warn({ host }, 'control API served beyond loopback WITHOUT a token');
+
+  const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log);
+  const server: Server = createServer((req, res) => {
+    handler.handle(req, res).catch((err: unknown) => {
+      // handle() answers every error itself; this is the last line before an unhandled rejection.
+      log.error({ err: redactText(String((err as Error)?.message ?? err)) }, 'api: request failed unexpectedly');
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = 15_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  // A request node itself cannot parse (bad request line, oversized headers): answer 400 and hang up.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'malformed HTTP request' } });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new PagecastError('CONFIG', `control API cannot listen on ${host}:${port}: ${err.message}`, { source: 'api', cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err: err.message }, 'api: server error'));
+  const actual = (server.address() as AddressInfo).port;
+  const urlHost = isIP(host) === 6 ? `[${host}]` : host;
+  log.info({ host, port: actual, auth: opts.token ? 'token' : 'none' }, 'control API listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: actual,
+    host,
+    url: `http://${urlHost}:${actual}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // A client holding a request open must not hold up shutdown for long.
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+      return closing;
+    },
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  res.end(text);
+}
+
+class ApiHandler {
+  constructor(
+    private readonly control: ControlPlane,
+    private readonly token: string | undefined,
+    private readonly loopbackBind: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    try {
+      await this.route(req, res, remote);
+    } catch (err) {
+      const e = toHttpError(err);
+      if (e.status === 401 || e.status === 403) {
+        // Refused mutations are worth an audit line: who tried what (never the presented token).
+        this.log.warn({ remote, method: req.method, path: safePath(req.url), status: e.status }, 'api: request refused');
+      }
+      if (e.status >= 500) this.log.error({ remote, method: req.method, err: redactText((err as Error)?.message ?? String(err)) }, 'api: handler error');
+      const headers = { ...e.headers };
+      // Do not read a body we refused: close the connection instead of draining it.
+      if (e.status === 413) headers.connection = 'close';
+      if (!res.headersSent) sendJson(res, e.status, errorBody(e), headers);
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, remote: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    // The Host check defeats DNS rebinding: a web page must not reach a loopback API by a name.
+    if (this.loopbackBind && req.headers.host !== undefined && !isLoopbackHost(hostOf(req.headers.host))) {
+      throw new HttpError(421, 'MISDIRECTED', 'this API answers only to a loopback Host');
+    }
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://api.invalid').pathname;
+    } catch {
+      throw new HttpError(400, 'BAD_REQUEST', 'malformed request path');
+    }
+    const match = matchRoute(method, pathname);
+    if (!match.ok) {
+      if (match.status === 405) {
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${pathname} (allowed: ${match.allow!.join(', ')})`, undefined, {
+          allow: match.allow!.join(', '),
+        });
+      }
+      throw new HttpError(404, 'NOT_FOUND', `no such endpoint: ${pathname}`);
+    }
+    const { route } = match;
+
+    if (match.mutation) {
+      // Browsers always send Origin; the CLI and curl do not. A page must never drive a TV.
+      if (req.headers.origin !== undefined) throw new HttpError(403, 'FORBIDDEN', 'requests from a web page are not accepted');
+      this.authorize(req, true);
+    } else if (route.kind !== 'healthz' && route.kind !== 'metrics' && !isLoopbackHost(remote)) {
+      this.authorize(req, false);
+    }
+    if ('name' in route && !NAME_RE.test(route.name)) {
+      throw new HttpError(400, 'INVALID_NAME', `invalid name "${route.name.slice(0, 80)}": expected 1 to 63 of a-z, 0-9 and -`);
+    }
+
+    switch (route.kind) {
+      case 'healthz': {
+        const report = this.control.health();
+        return sendJson(res, report.ok ? 200 : 503, report);
+      }
+      case 'metrics': {
+        const text = await this.control.metrics();
+        res.writeHead(200, {
+          'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+          'content-length': String(Buffer.byteLength(text)),
+          'cache-control': 'no-store',
+        });
+        res.end(text);
+        return;
+      }
+      case 'listSpecs':
+        return sendJson(res, 200, { specs: this.control.list() });
+      case 'getSpec': {
+        const status = this.control.get(route.name);
+        if (!status) throw new HttpError(404, 'SPEC_NOT_FOUND', `no spec named "${route.name}"`);
+        return sendJson(res, 200, status);
+      }
+      case 'suspend':
+      case 'resume': {
+        const suspend = route.kind === 'suspend';
+        const found = suspend ? await this.control.suspend(route.name) : await this.control.resume(route.name);
+        if (!found) throw new HttpError(404, 'SPEC_NOT_FOUND', `no spec named "${route.name}"`);
+        this.log.info({ remote, action: route.kind, name: route.name }, `api: ${route.kind} ${route.name}`);
+        return sendJson(res, 200, { name: route.name, suspended: suspend });
+      }
+      case 'createCast': {
+        if (!isJsonContentType(req.headers['content-type'])) {
+          throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type: application/json');
+        }
+        const body = parseJsonBody(await readBody(req, MAX_BODY_BYTES));
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+          throw new HttpError(400, 'SPEC_INVALID', 'body: expected a JSON object like {"device": "Kitchen TV", "url": "https://..."}', {
+            errors: ['body: expected an object'],
+          });
+        }
+        const created = await this.control.createCast(body as EphemeralCastRequest);
+        this.log.info({ remote, action: 'createCast', name: created.name, expiresAt: created.expiresAt }, `api: cast ${created.name} created`);
+        return sendJson(res, 201, created, { location: `/api/v1/specs/${encodeURIComponent(created.name)}` });
+      }
+      case 'deleteCast': {
+        const found = await this.control.deleteCast(route.name);
+        if (!found) throw new HttpError(404, 'CAST_NOT_FOUND', `no ephemeral cast named "${route.name}"`);
+        this.log.info({ remote, action: 'deleteCast', name: route.name }, `api: cast ${route.name} deleted`);
+        return sendJson(res, 200, { name: route.name, deleted: true });
+      }
+    }
+  }
+
+  private authorize(req: IncomingMessage, mutation: boolean): void {
+    if (!this.token) {
+      // Only reachable on loopback (start refuses otherwise) or with the explicit escape hatch.
+      return;
+    }
+    const header = req.headers.authorization;
+    const presented = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const challenge = { 'www-authenticate': 'Bearer realm="pagecast"' };
+    if (presented === undefined) {
+      throw new HttpError(401, 'UNAUTHORIZED', mutation ? 'this needs the API token (Authorization: Bearer <token>)' : 'reads from beyond loopback need the API token', undefined, challenge);
+    }
+    if (!tokensEqual(presented, this.token)) {
+      throw new HttpError(401, 'UNAUTHORIZED', 'token rejected', undefined, { 'www-authenticate': 'Bearer realm="pagecast", error="invalid_token"' });
+    }
+  }
+}
+
+/** The path without its query (which no route uses and a client might fill with anything). */
+function safePath(url: string | undefined): string {
+  return (url ?? '/').split('?')[0]!.slice(0, 200);
+}
+
+function hostOf(hostHeader: string): string {
+  // "[::1]:8780" → "::1"; "127.0.0.1:8780" → "127.0.0.1"
+  if (hostHeader.startsWith('[')) return hostHeader.slice(1, hostHeader.indexOf(']'));
+  return hostHeader.replace(/:\d*$/, '');
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof PagecastError && err.code === 'SPEC_INVALID') {
+    const message = redactText(err.message);
+    return new HttpError(400, 'SPEC_INVALID', message, { errors: message.split('\n').filter((l) => l.trim() !== '') });
+  }
+  if (err instanceof PagecastError) return new HttpError(500, err.code, redactText(err.message));
+  return new HttpError(500, 'INTERNAL', 'internal error');
+}
+
+function errorBody(e: HttpError): ErrorBody {
+  return { error: e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details } };
+}

@@ -1,0 +1,128 @@
+// The stream registry: one stream actor per distinct render input, refcounted by the casts that
+// hold it. The last release stops the stream (encoder, browser, display, in that order), then
+// unpublishes it and removes its files.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createActor, type Actor } from 'xstate';
+import type { CastSpec } from '../../specs/schema.js';
+import type { Components } from '../../machines/components.js';
+import { streamMachine } from '../../machines/stream-machine.js';
+import { stopAndWait } from '../../machines/teardown.js';
+import type { HeldLease, StreamLeases, StreamNotice } from '../../machines/spec-machine.js';
+import { streamInputOf, streamKeyOf } from '../../specs/identity.js';
+import type { Logger } from '../../machines/log.js';
+
+type StreamActor = Actor<typeof streamMachine>;
+
+interface Entry {
+  id: string;
+  key: string;
+  dir: string;
+  actor: StreamActor;
+  holders: Map<string, (n: StreamNotice) => void>;
+  servable: boolean;
+}
+
+export interface StreamRegistryOptions {
+  components: Components;
+  log: Logger;
+  /** Called whenever any stream's state changes (for status and metrics). */
+  onChange?: () => void;
+}
+
+export class StreamRegistry implements StreamLeases {
+  private readonly byKey = new Map<string, Entry>();
+  private readonly byId = new Map<string, Entry>();
+  private readonly stopping = new Set<Promise<void>>();
+  private counter = 0;
+
+  constructor(private readonly opts: StreamRegistryOptions) {}
+
+  acquire(spec: CastSpec, holder: string, onNotice: (n: StreamNotice) => void): HeldLease {
+    const key = streamKeyOf(spec);
+    const entry = this.byKey.get(key) ?? this.create(key, spec);
+    entry.holders.set(holder, onNotice);
+    return {
+      streamId: entry.id,
+      servable: () => entry.servable,
+      url: (deviceHost: string) => this.opts.components.streams.urlFor(entry.id, deviceHost),
+    };
+  }
+
+  release(lease: HeldLease, holder: string): void {
+    const entry = this.byId.get(lease.streamId);
+    if (!entry || !entry.holders.delete(holder) || entry.holders.size > 0) return;
+    this.byKey.delete(entry.key);
+    const done = this.stop(entry).finally(() => this.stopping.delete(done));
+    this.stopping.add(done);
+  }
+
+  /** Streams by id, for status: holders and the live stream actor. */
+  get(streamId: string): { holders: string[]; actor: StreamActor } | undefined {
+    const e = this.byId.get(streamId);
+    return e && { holders: [...e.holders.keys()], actor: e.actor };
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Stops every stream; resolves when all are gone. */
+  async stopAll(): Promise<void> {
+    for (const entry of [...this.byKey.values()]) {
+      this.byKey.delete(entry.key);
+      entry.holders.clear();
+      const done = this.stop(entry);
+      this.stopping.add(done);
+    }
+    await Promise.all([...this.stopping]);
+  }
+
+  /** Resolves once streams being stopped are gone. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.stopping]);
+  }
+
+  private create(key: string, spec: CastSpec): Entry {
+    const id = `${key}-${(++this.counter).toString(36)}`;
+    const dir = join(this.opts.components.streamRoot, id);
+    const input = streamInputOf(spec);
+    this.opts.components.streams.publish(id, dir, input.mode);
+    const log = this.opts.log.child({ stream: id });
+    const actor = createActor(streamMachine, { input: { id, input, dir, components: this.opts.components, log } });
+    const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false };
+    actor.on('changed', () => {
+      const ctx = actor.getSnapshot().context;
+      const servable = ctx.browserReady && ctx.encoderServable;
+      const became = servable && !entry.servable;
+      entry.servable = servable;
+      if (became) this.notify(entry, { type: 'servable' });
+      this.opts.onChange?.();
+    });
+    actor.on('componentExited', (e) => {
+      log.warn({ component: e.component, reason: e.info.reason, code: e.info.code, signal: e.info.signal }, `${e.component} exited`);
+      this.notify(entry, { type: 'componentExited', component: e.component, info: e.info });
+    });
+    this.byKey.set(key, entry);
+    this.byId.set(id, entry);
+    actor.start();
+    log.info({ width: input.quality.width, height: input.quality.height, fps: input.quality.fps, mode: input.mode }, 'stream starting');
+    return entry;
+  }
+
+  private notify(entry: Entry, notice: StreamNotice): void {
+    // Asynchronously: a notice must never re-enter the sender's transition.
+    for (const listener of [...entry.holders.values()]) queueMicrotask(() => listener(notice));
+  }
+
+  private async stop(entry: Entry): Promise<void> {
+    entry.servable = false;
+    await stopAndWait(entry.actor);
+    entry.actor.stop();
+    this.opts.components.streams.unpublish(entry.id);
+    rmSync(entry.dir, { recursive: true, force: true });
+    this.byId.delete(entry.id);
+    this.opts.log.info({ stream: entry.id }, 'stream stopped');
+    this.opts.onChange?.();
+  }
+}

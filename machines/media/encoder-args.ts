@@ -1,0 +1,181 @@
+// The FFmpeg command line for one stream, as a pure function so every Cast-safety rule is
+// table-tested (CAST.md §10): H.264 High at a level the device supports, keyframes exactly on
+// segment boundaries, a silent AAC track muxed in, a sliding live playlist with the seed's window.
+import type { Resolution, StreamMode } from '../../specs/schema.js';
+import { h264Level } from './playlist.js';
+
+export type VideoEncoder = 'libx264' | 'h264_vaapi' | 'h264_qsv' | 'h264_nvenc';
+
+/**
+ * `adaptive`: capture at the spec's rate but only convert and encode frames that changed (plus a
+ * frame every `floorSeconds`, aligned to segment boundaries), as variable frame rate. A still
+ * dashboard then costs a few frames a second; a moving page gets every frame. `constant`: plain
+ * constant frame rate.
+ */
+export type MotionMode = 'adaptive' | 'constant';
+
+export interface EncoderArgsOptions {
+  display: string; // ':12'
+  /** Segment and init names start with this, unique per encoder run, so a restart never reuses a name. */
+  runId: string;
+  /** The directory already holds a playlist from an earlier run: continue it (media sequence, discontinuity). */
+  append?: boolean;
+  segmentSeconds?: number; // 2
+  /** Short first segments so three exist quickly; `segmentSeconds` must be a multiple. 0 disables. */
+  initSegmentSeconds?: number; // 0.5
+  listSize?: number; // 20
+  deleteThreshold?: number; // 5
+  motion?: MotionMode; // adaptive
+  /** Adaptive mode: at least one frame per this many seconds (aligned to the keyframe grid). */
+  floorSeconds?: number; // 0.25
+  audioKbps?: number; // 48
+  vaapiDevice?: string; // /dev/dri/renderD128
+  /** libx264 threads; 0 lets x264 choose (one per core, sliced with zerolatency). */
+  x264Threads?: number; // 0
+  /** Where `-progress` key=value blocks go. */
+  progress?: string; // pipe:1
+  playlistName?: string; // index.m3u8
+}
+
+export const ENCODER_DEFAULTS = {
+  segmentSeconds: 2,
+  initSegmentSeconds: 0.5,
+  listSize: 20,
+  deleteThreshold: 5,
+  motion: 'adaptive' as MotionMode,
+  floorSeconds: 0.25,
+  audioKbps: 48,
+  vaapiDevice: '/dev/dri/renderD128',
+  x264Threads: 0,
+  progress: 'pipe:1',
+  playlistName: 'index.m3u8',
+};
+
+/** Peak video bitrate (maxrate) for a quality: the spec's figure is the cap, CRF spends less on still frames. */
+export function peakKbps(q: Resolution): number {
+  return q.bitrateKbps;
+}
+
+/** Keyframe times as an FFmpeg expression: `n` short ones of `init` s, then one per segment. */
+export function keyframeExpr(segment: number, init: number, fps: number): string {
+  // Half a frame of tolerance: captured timestamps jitter around the boundary.
+  const eps = round(0.5 / fps);
+  if (init <= 0 || init >= segment) return `expr:gte(t,n_forced*${segment}-${eps})`;
+  const n = Math.round(segment / init);
+  return `expr:if(lt(n_forced,${n}),gte(t,n_forced*${init}-${eps}),gte(t,(n_forced-${n - 1})*${segment}-${eps}))`;
+}
+
+/** Adaptive mode's frame selector: the first frame, any frame that differs from the one before, and one per floor slot. */
+export function selectExpr(floorSeconds: number): string {
+  const perSecond = round(1 / floorSeconds);
+  return `select='isnan(prev_selected_t)+gt(scene\\,0)+gt(floor((t-start_t)*${perSecond})\\,floor((prev_selected_t-start_t)*${perSecond}))'`;
+}
+
+export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: StreamMode, opts: EncoderArgsOptions): string[] {
+  const o = { ...ENCODER_DEFAULTS, append: false, ...stripUndefined(opts) } as Required<EncoderArgsOptions>;
+  if (o.initSegmentSeconds > 0 && Math.abs(o.segmentSeconds / o.initSegmentSeconds - Math.round(o.segmentSeconds / o.initSegmentSeconds)) > 1e-9) {
+    throw new Error(`encoderArgs: segmentSeconds ${o.segmentSeconds} is not a multiple of initSegmentSeconds ${o.initSegmentSeconds}`);
+  }
+  const { width, height, fps } = quality;
+  const peak = peakKbps(quality);
+  const level = h264Level(quality, peak);
+  const gop = Math.round(fps * o.segmentSeconds);
+  // FFmpeg ignores hls_init_time when appending; the first segments of a restart are full length.
+  const init = o.append ? 0 : o.initSegmentSeconds;
+
+  const input = [
+    '-hide_banner',
+    '-loglevel', 'warning', '-nostats',
+    '-progress', o.progress, '-stats_period', '1',
+    '-thread_queue_size', '64',
+    '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps), '-video_size', `${width}x${height}`, '-i', o.display,
+    '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono',
+    '-map', '0:v', '-map', '1:a',
+  ];
+
+  // Conversion to YUV happens after selection, so unchanged frames are never converted.
+  const select = o.motion === 'adaptive' ? [selectExpr(o.floorSeconds)] : [];
+  // Variable rate keeps the capture timestamps; a 90 kHz encoder clock (the MPEG-TS one) keeps two
+  // jittered captures from rounding onto one 1/fps tick, which FFmpeg would count as a drop.
+  const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
+
+  let video: string[];
+  switch (encoder) {
+    case 'libx264':
+      video = [
+        '-vf', [...select, 'format=yuv420p'].join(','),
+        ...vsync,
+        '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
+        ...(o.x264Threads > 0 ? ['-threads:v', String(o.x264Threads)] : []),
+        '-profile:v', 'high', '-level:v', level.level,
+        // Capped CRF: a still page needs few bits; ABR would spend the full rate polishing it.
+        '-crf', '23', '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
+      ];
+      break;
+    case 'h264_vaapi':
+      video = [
+        '-vaapi_device', o.vaapiDevice,
+        '-vf', [...select, 'format=nv12', 'hwupload'].join(','),
+        ...vsync,
+        '-c:v', 'h264_vaapi', '-profile:v', 'high', '-level:v', level.level,
+        '-b:v', `${peak}k`, '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
+      ];
+      break;
+    case 'h264_qsv':
+      video = [
+        '-init_hw_device', 'qsv=hw', '-filter_hw_device', 'hw',
+        '-vf', [...select, 'format=nv12', 'hwupload=extra_hw_frames=64', 'format=qsv'].join(','),
+        ...vsync,
+        '-c:v', 'h264_qsv', '-preset', 'veryfast', '-profile:v', 'high', '-level:v', String(level.idc),
+        '-b:v', `${peak}k`, '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
+      ];
+      break;
+    case 'h264_nvenc':
+      video = [
+        '-vf', [...select, 'format=yuv420p'].join(','),
+        ...vsync,
+        '-c:v', 'h264_nvenc', '-preset', 'p4', '-tune', 'll', '-profile:v', 'high', '-level:v', level.level,
+        '-rc', 'vbr', '-cq', '23', '-b:v', `${peak}k`, '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
+        '-forced-idr', '1', '-bf', '0',
+      ];
+      break;
+  }
+
+  const gopArgs = [
+    // Forced keyframes define the GOP; -g is only a cap twice as long, so jitter never adds an extra one.
+    '-g', String(gop * 2), '-keyint_min', String(Math.max(1, Math.round(fps * (init || o.segmentSeconds)))),
+    '-sc_threshold', '0',
+    '-force_key_frames', keyframeExpr(o.segmentSeconds, init, fps),
+  ];
+  if (encoder !== 'libx264') gopArgs.splice(gopArgs.indexOf('-sc_threshold'), 2);
+
+  const audio = ['-c:a', 'aac', '-b:a', `${o.audioKbps}k`, '-ar', '48000', '-ac', '1'];
+
+  const ext = mode === 'fmp4' ? 'm4s' : 'ts';
+  // temp_file: a segment appears under its name only once complete; without it a player following
+  // the playlist can fetch a listed segment that FFmpeg has not finished flushing (seen: 1.7 KB of
+  // PAT/PMT and no video, which the strict fake device rejects as undecodable).
+  const flags = ['delete_segments', 'independent_segments', 'program_date_time', 'temp_file', ...(o.append ? ['append_list'] : [])];
+  const hls = [
+    '-f', 'hls',
+    '-hls_time', String(o.segmentSeconds),
+    ...(init > 0 ? ['-hls_init_time', String(init)] : []),
+    '-hls_list_size', String(o.listSize),
+    '-hls_delete_threshold', String(o.deleteThreshold),
+    '-hls_flags', flags.join('+'),
+    '-hls_segment_type', mode === 'fmp4' ? 'fmp4' : 'mpegts',
+    ...(mode === 'fmp4' ? ['-hls_fmp4_init_filename', `init-${o.runId}.mp4`] : []),
+    '-hls_segment_filename', `${o.runId}-%d.${ext}`,
+    o.playlistName,
+  ];
+
+  return [...input, ...video, ...gopArgs, ...audio, ...hls];
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

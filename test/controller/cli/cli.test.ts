@@ -1,0 +1,127 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../../controller/cli/cli.js';
+import { Controller } from '../../../controller/controller.js';
+import { silentLogger } from '../../../machines/log.js';
+import { startApiServer, type ApiServer } from '../../../controller/http/api.js';
+import { loadOrCreateToken } from '../../../controller/http/auth.js';
+import { standInComponents } from '../../stand-ins/components.js';
+import { waitUntil } from '../../helpers.js';
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    const code = await main(args);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('pagecast validate / schema', () => {
+  it('accepts the examples', async () => {
+    const r = await run(['validate', 'examples']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/[1-9]\d* spec\(s\) checked: 0 error/);
+  });
+  it('exits 1 with file:line:col errors on a broken spec, and prints GitHub annotations', async () => {
+    const r = await run(['validate', 'test/fixtures/specs/broken/kitchen.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^test\/fixtures\/specs\/broken\/kitchen\.yaml:8:12 spec\.quality: expected 480p, 720p, 1080p/m);
+    const g = await run(['validate', '--format', 'github', 'test/fixtures/specs/broken']);
+    expect(g.code).toBe(1);
+    expect(g.out).toMatch(/^::error file=test\/fixtures\/specs\/broken\/kitchen\.yaml,line=8,col=12,title=pagecast::spec\.quality/m);
+  });
+  it('reports a name used twice, and a missing path', async () => {
+    const r = await run(['validate', 'test/fixtures/specs/collide']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/metadata\.name/);
+    expect((await run(['validate', 'no/such/dir'])).code).toBe(1);
+    expect((await run(['validate'])).code).toBe(2);
+  });
+  it('warns about two specs on one device at equal priority with overlapping windows', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'pc-cli-'));
+    const s = (n: string) => `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: ${n} }\nspec:\n  device: Hall TV\n  url: https://x.example/${n}\n`;
+    writeFileSync(join(d, 'a.yaml'), s('a'));
+    writeFileSync(join(d, 'b.yaml'), s('b'));
+    const r = await run(['validate', d]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/warning/);
+  });
+  it('prints the JSON Schema', async () => {
+    const r = await run(['schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.out);
+    expect(schema.$id).toBeDefined();
+    expect(JSON.stringify(schema)).toContain('priority');
+  });
+  it('rejects an unknown command with usage', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command/);
+  });
+});
+
+describe('pagecast status / suspend / resume / cast against a running controller', () => {
+  let ctl: Controller;
+  let api: ApiServer;
+  let tokenFile: string;
+  let apiUrl: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-cli-specs-'));
+    const state = mkdtempSync(join(tmpdir(), 'pc-cli-state-'));
+    writeFileSync(join(dir, 'k.yaml'), `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: kitchen }\nspec:\n  device: Kitchen TV\n  url: https://ha.example/k?token=hunter2\n`);
+    ctl = new Controller({ specsDir: dir, stateDir: state, components: standInComponents(mkdtempSync(join(tmpdir(), 'pc-cli-s-'))), log: silentLogger() });
+    await ctl.start();
+    tokenFile = join(state, 'api-token');
+    api = await startApiServer({ control: ctl, host: '127.0.0.1', port: 0, token: await loadOrCreateToken(tokenFile), log: silentLogger() });
+    apiUrl = api.url;
+    await waitUntil(() => ctl.get('kitchen')?.phase === 'Playing');
+  });
+  afterAll(async () => {
+    await api?.close();
+    await ctl?.stop();
+  });
+
+  it('status prints a table, one spec in detail, and JSON; secrets are redacted', async () => {
+    const t = await run(['status', '--api-url', apiUrl, '--token-file', tokenFile]);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/NAME\s+DEVICE\s+PHASE/);
+    expect(t.out).toMatch(/kitchen\s+Kitchen TV\s+Playing/);
+    const j = await run(['status', 'kitchen', '--json', '--api-url', apiUrl]);
+    expect(JSON.parse(j.out).phase).toBe('Playing');
+    expect(j.out).not.toContain('hunter2');
+    const missing = await run(['status', 'nope', '--api-url', apiUrl]);
+    expect(missing.code).toBe(1);
+  });
+  it('suspend and resume need the token, and work with it', async () => {
+    const bad = await run(['suspend', 'kitchen', '--api-url', apiUrl, '--token-file', join(tmpdir(), 'no-such-token')]);
+    expect(bad.code).toBe(1);
+    expect((await run(['suspend', 'kitchen', '--api-url', apiUrl, '--token-file', tokenFile])).code).toBe(0);
+    await waitUntil(() => ctl.get('kitchen')?.phase === 'Suspended');
+    expect((await run(['resume', 'kitchen', '--api-url', apiUrl, '--token-file', tokenFile])).code).toBe(0);
+    await waitUntil(() => ctl.get('kitchen')?.phase === 'Playing');
+  });
+  it('cast creates an ephemeral cast that preempts, uncast ends it; bad input names the field', async () => {
+    const r = await run(['cast', '--device', 'Kitchen TV', '--url', 'https://cam.example/door', '--for', '10m', '--name', 'doorbell', '--api-url', apiUrl, '--token-file', tokenFile]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^doorbell \(until /);
+    await waitUntil(() => ctl.get('doorbell')?.phase === 'Playing' && ctl.get('kitchen')?.phase === 'Preempted');
+    expect((await run(['uncast', 'doorbell', '--api-url', apiUrl, '--token-file', tokenFile])).code).toBe(0);
+    await waitUntil(() => ctl.get('kitchen')?.phase === 'Playing');
+    const bad = await run(['cast', '--device', 'Kitchen TV', '--url', 'gopher://x', '--api-url', apiUrl, '--token-file', tokenFile]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/body\.url/);
+  });
+  it('says clearly when pagecast is not running', async () => {
+    const r = await run(['status', '--api-url', 'http://127.0.0.1:1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/not running/);
+  });
+});

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, formatRelative, formatStatusDetail, formatStatusTable, mostRelevantMessage } from '../../../controller/cli/status-format.js';
+import type { Condition, SpecStatus } from '../../../controller/status/types.js';
+import { specStatus } from '../http/fake-control.js';
+
+const now = new Date('2025-03-01T12:00:00.000Z');
+const cond = (type: string, status: Condition['status'], reason: string, message = '', at = '2025-03-01T11:55:00.000Z'): Condition => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: at,
+});
+
+const kitchen: SpecStatus = specStatus('kitchen', {
+  conditions: [cond('Valid', 'True', 'Parsed'), cond('MediaPlaying', 'True', 'Playing', '', '2025-03-01T11:58:30.000Z'), cond('HardwareAcceleration', 'False', 'NoDevice', 'no VAAPI device; using libx264')],
+  restarts: 2,
+  stream: {
+    id: 's-1a2b',
+    sharedWith: ['hall'],
+    encoder: 'libx264',
+    fallbackReason: 'no VAAPI device',
+    figures: { fps: 29.97, speed: 1.001, droppedFrames: 3, duplicatedFrames: 1, bitrateKbps: 2950, frame: 53940, at: '2025-03-01T11:59:59.000Z' },
+    fetches: [{ client: '192.168.1.20', lastPlaylistAt: '2025-03-01T11:59:58.000Z', lastSegmentAt: '2025-03-01T11:59:57.000Z', bytes: 12_900_000 }],
+  },
+  deviceLastFetch: { playlist: '2025-03-01T11:59:58.000Z', segment: '2025-03-01T11:59:57.000Z' },
+});
+const evening: SpecStatus = specStatus('evening', {
+  device: 'Kitchen TV',
+  phase: 'Scheduled',
+  conditions: [cond('Valid', 'True', 'Parsed')],
+  nextScheduleChange: '2025-03-01T18:00:00.000Z',
+});
+const office: SpecStatus = specStatus('office', {
+  device: '192.168.1.30:8009',
+  phase: 'Recovering',
+  restarts: 5,
+  conditions: [
+    cond('Valid', 'True', 'Parsed'),
+    cond('EncoderRunning', 'True', 'Running'),
+    cond('DeviceConnected', 'False', 'ConnectFailed', 'connect ECONNREFUSED 192.168.1.30:8009; the device may be asleep or off the network for a while now'),
+    cond('MediaPlaying', 'False', 'NotLoaded', 'waiting for the device'),
+  ],
+  lastDrift: { reason: 'SessionLost', at: '2025-03-01T11:59:00.000Z' },
+  error: undefined,
+});
+const doorbell: SpecStatus = specStatus('doorbell', {
+  source: { ephemeral: true, expiresAt: '2025-03-01T12:09:30.000Z' },
+  phase: 'Preempted',
+  priority: 100,
+  conditions: [],
+});
+const broken: SpecStatus = specStatus('broken', {
+  phase: 'Playing',
+  suspended: true,
+  conditions: [cond('Valid', 'False', 'Invalid', 'see error', '2025-03-01T11:10:00.000Z')],
+  error: 'broken.yaml:12:5 spec.quality: expected 480p, 720p, 1080p or {width, height, fps}',
+});
+
+describe('formatStatusTable', () => {
+  it('prints aligned columns, sorted by name, with ages relative to now', () => {
+    expect(formatStatusTable([office, kitchen, evening, doorbell, broken], now)).toBe(
+      [
+        'NAME      DEVICE             PHASE                RESTARTS  ENCODER  FPS   LAST FETCH  AGE/NEXT       MESSAGE',
+        'broken    Kitchen TV         Playing (suspended)  0         -        -     -           50m            broken.yaml:12:5 spec.quality: expected 480p, 720p, 1080p o…',
+        'doorbell  Kitchen TV         Preempted            0         -        -     -           ends in 9m30s',
+        'evening   Kitchen TV         Scheduled            0         -        -     -           in 6h',
+        'kitchen   Kitchen TV         Playing              2         libx264  30.0  2s ago      1m30s          HardwareAcceleration: no VAAPI device; using libx264',
+        'office    192.168.1.30:8009  Recovering           5         -        -     -           5m             DeviceConnected: connect ECONNREFUSED 192.168.1.30:8009; th…',
+      ].join('\n'),
+    );
+  });
+
+  it('says so when there is nothing', () => {
+    expect(formatStatusTable([], now)).toBe('No specs.');
+  });
+});
+
+describe('mostRelevantMessage', () => {
+  it('puts a file error first, then a device conflict, then the earliest failing condition', () => {
+    expect(mostRelevantMessage(broken)).toMatch(/^broken\.yaml:12:5/);
+    const conflict = specStatus('b', { conditions: [cond('MediaPlaying', 'False', 'X', 'm'), cond('DeviceConflict', 'True', 'EqualPriority', 'kitchen holds Kitchen TV at equal priority 0')] });
+    expect(mostRelevantMessage(conflict)).toBe('kitchen holds Kitchen TV at equal priority 0');
+    expect(mostRelevantMessage(office)).toMatch(/^DeviceConnected:/);
+    expect(mostRelevantMessage(specStatus('ok'))).toBe('');
+    expect(mostRelevantMessage(specStatus('w', { phase: 'Waiting', conditions: [], lastDrift: { reason: 'OtherApp', message: 'YouTube is playing', at: '2025-03-01T11:00:00.000Z' } }))).toBe(
+      'OtherApp: YouTube is playing',
+    );
+  });
+});
+
+describe('durations', () => {
+  it('formats like kubectl', () => {
+    expect([0, 45_000, 90_000, 600_000, 3_600_000, 7_980_000, 86_400_000 * 3 + 3_600_000 * 4].map(formatDuration)).toEqual(['0s', '45s', '1m30s', '10m', '1h', '2h13m', '3d4h']);
+    expect(formatRelative('2025-03-01T11:59:57.000Z', now)).toBe('3s ago');
+    expect(formatRelative('2025-03-01T14:00:00.000Z', now)).toBe('in 2h');
+    expect(formatRelative('not a date', now)).toBe('-');
+    expect(formatRelative(undefined, now)).toBe('-');
+  });
+});
+
+describe('formatStatusDetail', () => {
+  it('prints every field, the fetches and the conditions', () => {
+    expect(formatStatusDetail(kitchen, now)).toBe(
+      [
+        'Name:             kitchen',
+        'Source:           kitchen.yaml:3:1',
+        'Device:           Kitchen TV',
+        'URL:              https://ha.example/lovelace/kitchen?[redacted]',
+        'Priority:         0',
+        'Phase:            Playing',
+        'Suspended:        no',
+        'Generation:       abc123',
+        'Restarts:         2',
+        'Last drift:       -',
+        'Next change:      -',
+        'Device fetched:   playlist 2s ago, segment 3s ago',
+        'Stream:           s-1a2b (shared with hall)',
+        'Encoder:          libx264 (fallback: no VAAPI device)',
+        'Encoder figures:  30.0 fps, speed 1.00x, 3 dropped, 1 duplicated, 2950 kbps, frame 53940 (1s ago)',
+        'Fetches:',
+        '  CLIENT        PLAYLIST  SEGMENT  BYTES',
+        '  192.168.1.20  2s ago    3s ago   12.3 MiB',
+        'Conditions:',
+        '  TYPE                  STATUS  REASON    SINCE      MESSAGE',
+        '  Valid                 True    Parsed    5m ago',
+        '  MediaPlaying          True    Playing   1m30s ago',
+        '  HardwareAcceleration  False   NoDevice  5m ago     no VAAPI device; using libx264',
+      ].join('\n'),
+    );
+  });
+
+  it('shows an ephemeral source, the file error and an empty condition list', () => {
+    const text = formatStatusDetail({ ...doorbell, error: 'x.yaml:1:1 spec: bad' }, now);
+    expect(text).toContain('Source:          ephemeral cast, ends 2025-03-01T12:09:30.000Z (in 9m30s)');
+    expect(text).toContain('Error:           x.yaml:1:1 spec: bad');
+    expect(text).toContain('Stream:          -');
+    expect(text.endsWith('Conditions:\n  (none)')).toBe(true);
+  });
+});

@@ -1,0 +1,90 @@
+// The controller as a process: SIGTERM stops every pipeline (the TV gets STOP, no child is left);
+// after a SIGKILL the next start removes what the last run left.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
+import { gone, PAGE, specYaml, waitPlaying } from '../harness.js';
+import { waitUntil } from '../helpers.js';
+
+const CLI = join(process.cwd(), 'dist/controller/cli/cli.js');
+
+function startController(dir: string, stateDir: string): ChildProcess {
+  const child = spawn(process.execPath, [CLI, 'run', dir, '--state-dir', stateDir, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', () => undefined);
+  return child;
+}
+
+function childPids(stateDir: string): number[] {
+  try {
+    const data = JSON.parse(readFileSync(join(stateDir, 'children.json'), 'utf8')) as { processes?: Array<{ pid: number }> };
+    return (data.processes ?? []).map((c) => c.pid);
+  } catch {
+    return [];
+  }
+}
+
+describe('pagecast run as a process', () => {
+  let dir: string;
+  let stateDir: string;
+  let tv: FakeCastDevice;
+  let page: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pc-proc-specs-'));
+    stateDir = mkdtempSync(join(tmpdir(), 'pc-proc-state-'));
+    page = createServer((_q, r) => r.end(PAGE));
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
+    tv = new FakeCastDevice({ name: 'Proc TV', host: '127.0.0.1', port: 0, tls: await selfSignedCert() });
+    await tv.start();
+    writeFileSync(join(dir, 'k.yaml'), specYaml('kitchen', `{ host: 127.0.0.1, port: ${tv.port} }`, url));
+  });
+  afterAll(async () => {
+    await tv?.stop();
+    page?.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('SIGTERM: the TV receives STOP, the process exits 0 and no child is left', async () => {
+    const child = startController(dir, stateDir);
+    await waitPlaying(tv, 60_000);
+    const pids = childPids(stateDir);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    const stops = tv.count('STOP');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(tv.count('STOP')).toBeGreaterThan(stops);
+    expect(pids.filter((p) => !gone(p))).toEqual([]);
+  });
+
+  it('SIGKILL leaves children behind; the next start removes them and plays again', async () => {
+    const first = startController(dir, stateDir);
+    await waitPlaying(tv, 60_000);
+    const pids = childPids(stateDir);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    const exited = new Promise<void>((r) => first.once('exit', () => r()));
+    first.kill('SIGKILL');
+    await exited;
+    // The children are in their own process groups: they outlive a SIGKILLed controller.
+    expect(pids.some((p) => !gone(p))).toBe(true);
+    const second = startController(dir, stateDir);
+    try {
+      await waitUntil(() => pids.every(gone), 20_000, 'the last run’s children removed');
+      await waitUntil(() => childPids(stateDir).some((p) => !pids.includes(p)), 30_000, 'new children');
+      await waitPlaying(tv, 60_000);
+    } finally {
+      const done = new Promise<void>((r) => second.once('exit', () => r()));
+      second.kill('SIGTERM');
+      await done;
+    }
+  });
+});

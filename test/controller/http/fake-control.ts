@@ -1,0 +1,73 @@
+// A small in-memory ControlPlane for the API tests: records calls, validates like the real one would.
+import { PagecastError } from '../../../machines/errors.js';
+import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecStatus } from '../../../controller/status/types.js';
+
+export function specStatus(name: string, over: Partial<SpecStatus> = {}): SpecStatus {
+  return {
+    name,
+    source: { file: `${name}.yaml`, line: 3, column: 1 },
+    device: 'Kitchen TV',
+    url: 'https://ha.example/lovelace/kitchen?[redacted]',
+    priority: 0,
+    phase: 'Playing',
+    conditions: [{ type: 'Valid', status: 'True', reason: 'Parsed', message: '', lastTransitionTime: '2025-01-01T10:00:00.000Z' }],
+    restarts: 0,
+    suspended: false,
+    generation: 'abc123',
+    ...over,
+  };
+}
+
+export class FakeControl implements ControlPlane {
+  specs = new Map<string, SpecStatus>([['kitchen', specStatus('kitchen')]]);
+  casts = new Set<string>();
+  calls: string[] = [];
+  healthy = true;
+  lastCast: EphemeralCastRequest | undefined;
+
+  list(): SpecStatus[] {
+    return [...this.specs.values()];
+  }
+  get(name: string): SpecStatus | undefined {
+    return this.specs.get(name);
+  }
+  async suspend(name: string): Promise<boolean> {
+    this.calls.push(`suspend ${name}`);
+    const s = this.specs.get(name);
+    if (!s) return false;
+    s.suspended = true;
+    return true;
+  }
+  async resume(name: string): Promise<boolean> {
+    this.calls.push(`resume ${name}`);
+    const s = this.specs.get(name);
+    if (!s) return false;
+    s.suspended = false;
+    return true;
+  }
+  async createCast(req: EphemeralCastRequest): Promise<{ name: string; expiresAt?: string }> {
+    this.calls.push('createCast');
+    this.lastCast = req;
+    const errors: string[] = [];
+    if (typeof req.url !== 'string' || !/^(https?|file):/.test(req.url)) errors.push('body.url: expected an http, https or file URL');
+    if (req.device === undefined) errors.push('body.device: expected a device name or {host, port}');
+    if (errors.length) throw new PagecastError('SPEC_INVALID', errors.join('\n'));
+    if (req.url.includes('boom')) throw new Error(`internal failure at ${req.url}`);
+    const name = req.name ?? `cast-${this.casts.size + 1}`;
+    this.casts.add(name);
+    this.specs.set(name, specStatus(name, { source: { ephemeral: true }, priority: 100 }));
+    return req.duration ? { name, expiresAt: '2025-01-01T10:10:00.000Z' } : { name };
+  }
+  async deleteCast(name: string): Promise<boolean> {
+    this.calls.push(`deleteCast ${name}`);
+    if (!this.casts.delete(name)) return false;
+    this.specs.delete(name);
+    return true;
+  }
+  health(): HealthReport {
+    return { ok: this.healthy, specs: this.specs.size, playing: 1, failed: this.healthy ? 0 : 1, startedAt: '2025-01-01T09:00:00.000Z' };
+  }
+  async metrics(): Promise<string> {
+    return '# HELP pagecast_specs Specs known\n# TYPE pagecast_specs gauge\npagecast_specs 1\n';
+  }
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { StatusMetrics } from '../../../controller/status/metrics.js';
+import { specStatus } from '../http/fake-control.js';
+
+const now = new Date('2025-03-01T12:00:00.000Z');
+
+describe('StatusMetrics', () => {
+  it('renders gauges from the status list and drops series of removed specs', async () => {
+    const m = new StatusMetrics();
+    const kitchen = specStatus('kitchen', {
+      restarts: 3,
+      stream: {
+        id: 's1',
+        sharedWith: [],
+        encoder: 'libx264',
+        figures: { fps: 29.5, speed: 1.01, droppedFrames: 4, duplicatedFrames: 0, bitrateKbps: 2900, frame: 100, at: now.toISOString() },
+        fetches: [],
+      },
+      deviceLastFetch: { playlist: '2025-03-01T11:59:58.000Z', segment: '2025-03-01T11:59:55.000Z' },
+    });
+    const office = specStatus('office', { phase: 'Recovering', suspended: true });
+    const text = await m.render([kitchen, office], now);
+    expect(text).toContain('pagecast_specs{phase="Playing"} 1');
+    expect(text).toContain('pagecast_specs{phase="Recovering"} 1');
+    expect(text).toContain('pagecast_spec_phase{spec="office",phase="Recovering"} 1');
+    expect(text).toContain('pagecast_spec_condition{spec="kitchen",type="Valid",status="True"} 1');
+    expect(text).toContain('pagecast_spec_restarts{spec="kitchen"} 3');
+    expect(text).toContain('pagecast_spec_suspended{spec="office"} 1');
+    expect(text).toContain('pagecast_encoder_fps{spec="kitchen",stream="s1"} 29.5');
+    expect(text).toContain('pagecast_encoder_dropped_frames{spec="kitchen",stream="s1"} 4');
+    expect(text).toContain('pagecast_device_last_fetch_age_seconds{spec="kitchen"} 2');
+
+    const after = await m.render([kitchen], now);
+    expect(after).not.toContain('spec="office"');
+    expect(after).not.toContain('phase="Recovering"');
+  });
+
+  it('instances do not share a registry', async () => {
+    const a = new StatusMetrics();
+    const b = new StatusMetrics();
+    await a.render([specStatus('only-a')], now);
+    expect(await b.render([], now)).not.toContain('only-a');
+    expect(a.contentType).toMatch(/^text\/plain/);
+  });
+});

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { encoderArgs, keyframeExpr, selectExpr, type VideoEncoder } from '../../../machines/media/encoder-args.js';
+import { PRESETS } from '../../../specs/schema.js';
+
+const base = { display: ':7', runId: 'rX' };
+function opt(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+describe('encoderArgs', () => {
+  it.each([
+    ['480p', PRESETS['480p'], '3.0'],
+    ['720p', PRESETS['720p'], '3.1'],
+    ['1080p', PRESETS['1080p'], '4.0'],
+    ['1080p60', { width: 1920, height: 1080, fps: 60, bitrateKbps: 8000 }, '4.2'],
+    ['tiny', { width: 320, height: 240, fps: 10, bitrateKbps: 300 }, '3.0'],
+  ])('%s: x11grab at size and rate, High profile at level %s', (_n, q, level) => {
+    const a = encoderArgs(q, 'libx264', 'hls', base);
+    expect(opt(a, '-f')).toBe('x11grab');
+    expect(opt(a, '-video_size')).toBe(`${q.width}x${q.height}`);
+    expect(opt(a, '-framerate')).toBe(String(q.fps));
+    expect(opt(a, '-i')).toBe(':7');
+    expect(opt(a, '-profile:v')).toBe('high');
+    expect(opt(a, '-level:v')).toBe(level);
+    expect(opt(a, '-maxrate')).toBe(`${q.bitrateKbps}k`);
+    expect(opt(a, '-sc_threshold')).toBe('0');
+  });
+
+  it('has the seed window, a sliding live playlist and short first segments by default', () => {
+    const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
+    expect(opt(a, '-hls_time')).toBe('2');
+    expect(opt(a, '-hls_list_size')).toBe('20');
+    expect(opt(a, '-hls_delete_threshold')).toBe('5');
+    expect(opt(a, '-hls_init_time')).toBe('0.5');
+    expect(opt(a, '-hls_flags')).toBe('delete_segments+independent_segments+program_date_time+temp_file');
+    expect(a).not.toContain('-hls_playlist_type');
+    expect(opt(a, '-hls_segment_type')).toBe('mpegts');
+    expect(opt(a, '-hls_segment_filename')).toBe('rX-%d.ts');
+    expect(a.at(-1)).toBe('index.m3u8');
+    expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 30));
+  });
+
+  it('muxes a silent AAC track with the video', () => {
+    const a = encoderArgs(PRESETS['480p'], 'libx264', 'hls', base);
+    expect(a.join(' ')).toContain('-f lavfi -i anullsrc=r=48000:cl=mono');
+    expect(a.join(' ')).toContain('-map 0:v -map 1:a');
+    expect(opt(a, '-c:a')).toBe('aac');
+  });
+
+  it('fmp4 mode writes fMP4 segments with a per-run init file', () => {
+    const a = encoderArgs(PRESETS['480p'], 'libx264', 'fmp4', base);
+    expect(opt(a, '-hls_segment_type')).toBe('fmp4');
+    expect(opt(a, '-hls_fmp4_init_filename')).toBe('init-rX.mp4');
+    expect(opt(a, '-hls_segment_filename')).toBe('rX-%d.m4s');
+  });
+
+  it('a restart appends to the playlist and drops hls_init_time (FFmpeg ignores it then)', () => {
+    const a = encoderArgs(PRESETS['480p'], 'libx264', 'hls', { ...base, append: true });
+    expect(opt(a, '-hls_flags')).toContain('append_list');
+    expect(a).not.toContain('-hls_init_time');
+    expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0, 15));
+  });
+
+  it('adaptive motion selects changed frames before conversion and writes variable frame rate', () => {
+    const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
+    expect(opt(a, '-vf')).toBe(`${selectExpr(0.25)},format=yuv420p`);
+    expect(opt(a, '-fps_mode')).toBe('vfr');
+    expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
+    const c = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, motion: 'constant' });
+    expect(opt(c, '-vf')).toBe('format=yuv420p');
+    expect(opt(c, '-fps_mode')).toBe('cfr');
+  });
+
+  it.each([
+    ['h264_vaapi', ['-vaapi_device', '/dev/dri/renderD128'], 'hwupload'],
+    ['h264_qsv', ['-init_hw_device', 'qsv=hw'], 'format=qsv'],
+    ['h264_nvenc', ['-forced-idr', '1'], 'format=yuv420p'],
+  ] as Array<[VideoEncoder, string[], string]>)('%s has its device setup and keeps High profile and forced keyframes', (enc, setup, vf) => {
+    const a = encoderArgs(PRESETS['1080p'], enc, 'hls', base);
+    expect(opt(a, '-c:v')).toBe(enc);
+    expect(a.join(' ')).toContain(setup.join(' '));
+    expect(opt(a, '-vf')).toContain(vf);
+    expect(opt(a, '-profile:v')).toBe('high');
+    expect(opt(a, '-force_key_frames')).toBeDefined();
+  });
+
+  it('rejects an init segment length that does not divide the segment length', () => {
+    expect(() => encoderArgs(PRESETS['480p'], 'libx264', 'hls', { ...base, initSegmentSeconds: 0.7 })).toThrow(/multiple/);
+  });
+});
+
+describe('keyframeExpr', () => {
+  // Evaluates the expression the way FFmpeg does for a run of frame times.
+  function keyTimes(expr: string, fps: number, seconds: number): number[] {
+    const body = expr.replace(/^expr:/, '');
+    const out: number[] = [];
+    for (let i = 0; i < fps * seconds; i++) {
+      const t = i / fps;
+      const js = body.replace(/if\(/g, 'IF(').replace(/lt\(/g, 'LT(').replace(/gte\(/g, 'GTE(').replace(/n_forced/g, String(out.length)).replace(/\bt\b/g, String(t));
+      const IF = (c: number, a: number, b: number) => (c ? a : b);
+      const LT = (a: number, b: number) => (a < b ? 1 : 0);
+      const GTE = (a: number, b: number) => (a >= b ? 1 : 0);
+      if (new Function('IF', 'LT', 'GTE', `return ${js}`)(IF, LT, GTE)) out.push(Math.round(t * 1000) / 1000);
+    }
+    return out;
+  }
+  it('puts four 0.5 s keyframes first, then one every 2 s', () => {
+    expect(keyTimes(keyframeExpr(2, 0.5, 30), 30, 9)).toEqual([0, 0.5, 1, 1.5, 2, 4, 6, 8]);
+  });
+  it('without init segments puts one every segment', () => {
+    expect(keyTimes(keyframeExpr(2, 0, 15), 15, 7)).toEqual([0, 2, 4, 6]);
+  });
+});

@@ -1,0 +1,83 @@
+// Real Xvfb + FFmpeg: the stream is Cast-safe (ffprobe), the window slides, a SIGKILLed FFmpeg
+// restarted on the same directory continues the playlist and a following reader keeps going.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../machines/log.js';
+import { ProcessRegistry, groupMembers } from '../../../machines/processes/registry.js';
+import type { DisplayHandle, StartContext, StreamInput, ComponentReport } from '../../../machines/components.js';
+import { XvfbDisplayDriver } from '../../../machines/media/display.js';
+import { FfmpegEncoderDriver, readMediaPlaylist } from '../../../machines/media/encoder.js';
+import { parseMasterPlaylist } from '../../../machines/media/playlist.js';
+import { BrowserOptions } from '../../../specs/schema.js';
+
+const root = mkdtempSync(join(tmpdir(), 'pagecast-enc-'));
+const registry = new ProcessRegistry({ stateFile: join(root, 'children.json') });
+const reports: ComponentReport[] = [];
+function ctx(signal = new AbortController().signal): StartContext {
+  return { signal, log: silentLogger(), report: (r) => reports.push(r) };
+}
+const quality = { width: 640, height: 360, fps: 15, bitrateKbps: 800 };
+function input(mode: 'hls' | 'fmp4'): StreamInput {
+  return { url: 'about:blank', quality, mode, hwAccel: 'off', browser: BrowserOptions.parse({}) };
+}
+async function until<T>(f: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = f();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+let display: DisplayHandle;
+beforeAll(async () => {
+  display = await new XvfbDisplayDriver({ registry }).start({ width: quality.width, height: quality.height }, ctx());
+});
+afterAll(async () => {
+  await registry.stopAll();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('FFmpeg encoder on Xvfb', () => {
+  it('produces a Cast-safe TS stream, servable quickly, with keyframes at every segment start', async () => {
+    const dir = join(root, 'ts');
+    const enc = new FfmpegEncoderDriver({ registry, args: { listSize: 4, deleteThreshold: 2 } });
+    const t0 = Date.now();
+    const h = await enc.start({ display: display.display, input: input('hls'), dir }, ctx());
+    await h.servable();
+    const servableMs = Date.now() - t0;
+    expect(servableMs).toBeLessThan(3500);
+    expect(h.encoder).toBe('libx264');
+    const master = parseMasterPlaylist(readFileSync(join(dir, 'master.m3u8'), 'utf8'));
+    expect(master.attrs.CODECS).toMatch(/^avc1\.6400[0-9a-f]{2},mp4a\.40\.2$/);
+    expect(master.attrs.RESOLUTION).toBe('640x360');
+    expect(Number(master.attrs.BANDWIDTH)).toBeGreaterThan(800_000);
+    // Run past the window: 4 listed + 2 kept, so at least 7 segments must have been made.
+    await until(() => (readMediaPlaylist(dir)?.segments.at(-1)?.sequence ?? 0) >= 8, 30_000, 'nine segments');
+    const pl = readMediaPlaylist(dir)!;
+    expect(pl.playlistType).toBeUndefined();
+    expect(pl.endList).toBe(false);
+    expect(pl.segments.length).toBe(4);
+    expect(pl.mediaSequence).toBeGreaterThan(0);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeLessThanOrEqual(4 + 2 + 1); // listed + threshold + the one being written
+    expect(h.figures()?.fps).toBeGreaterThan(0);
+
+    const seg = join(dir, pl.segments[1]!.uri);
+    const probe = await execa('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,level,width,height,codec_type', '-of', 'json', seg]);
+    const streams = (JSON.parse(probe.stdout) as { streams: Array<Record<string, unknown>> }).streams;
+    const v = streams.find((s) => s.codec_type === 'video')!;
+    expect(v).toMatchObject({ codec_name: 'h264', profile: 'High', width: 640, height: 360 });
+    expect(Number(v.level)).toBeLessThanOrEqual(41);
+    expect(streams.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
+    const frames = await execa('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', seg]);
+    expect(frames.stdout.split('\n')[0]?.trim()).toBe('1');
+    await h.stop();
+    expect((await h.exited).reason).toBe('stopped');
+    expect(groupMembers(registry.list().find((p) => p.name === 'ffmpeg')?.pgid ?? -1)).toHaveLength(0);
+  });
+});

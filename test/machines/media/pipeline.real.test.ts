@@ -1,0 +1,184 @@
+// The whole media path on loopback: page server → Xvfb → Chromium → FFmpeg → stream server →
+// undici / ffprobe / an independent ffmpeg reader. Then the faults: FFmpeg SIGKILL and restart
+// (the playlist continues and a following reader goes on), Xvfb killed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../machines/log.js';
+import { ProcessRegistry, groupMembers } from '../../../machines/processes/registry.js';
+import { StreamServer } from '../../../controller/http/stream-server.js';
+import type { BrowserHandle, ComponentReport, DisplayHandle, EncoderHandle, StartContext, StreamInput } from '../../../machines/components.js';
+import { createMediaDrivers } from '../../../machines/media/drivers.js';
+import { parseMasterPlaylist, parseMediaPlaylist, type MediaPlaylist } from '../../../machines/media/playlist.js';
+import { BrowserOptions } from '../../../specs/schema.js';
+import { startPageServer, type PageServer } from '../../fixtures/media/page-server.js';
+
+const W = 640;
+const H = 360;
+const FPS = 15;
+const root = mkdtempSync(join(tmpdir(), 'pagecast-pipe-'));
+const registry = new ProcessRegistry({ stateFile: join(root, 'children.json') });
+const drivers = createMediaDrivers({ registry, encoder: { args: { listSize: 4, deleteThreshold: 2 } } });
+const streams = new StreamServer({ host: '127.0.0.1', port: 0, advertiseHost: '127.0.0.1', log: silentLogger() });
+let pages: PageServer;
+let display: DisplayHandle;
+let browser: BrowserHandle;
+const reports: ComponentReport[] = [];
+const ctx = (): StartContext => ({ signal: new AbortController().signal, log: silentLogger(), report: (r) => reports.push(r) });
+const input = (mode: 'hls' | 'fmp4'): StreamInput => ({ url: pages.url('/animated'), quality: { width: W, height: H, fps: FPS, bitrateKbps: 800 }, mode, hwAccel: 'off', browser: BrowserOptions.parse({}) });
+
+async function get(url: string): Promise<Buffer> {
+  const r = await request(url);
+  const body = Buffer.from(await r.body.arrayBuffer());
+  if (r.statusCode !== 200) throw new Error(`${url}: HTTP ${r.statusCode}`);
+  expect(r.headers['access-control-allow-origin']).toBe('*');
+  return body;
+}
+async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+async function ffprobe(file: string, entries: string, extra: string[] = []): Promise<Record<string, unknown>[]> {
+  const r = await execa('ffprobe', ['-v', 'error', ...extra, '-show_entries', entries, '-of', 'json', file]);
+  const j = JSON.parse(r.stdout) as { streams?: Record<string, unknown>[]; frames?: Record<string, unknown>[]; packets?: Record<string, unknown>[] };
+  return j.streams ?? j.frames ?? j.packets ?? [];
+}
+
+beforeAll(async () => {
+  pages = await startPageServer();
+  await streams.start();
+  display = await drivers.display.start({ width: W, height: H }, ctx());
+  browser = await drivers.browser.start({ display: display.display, input: input('hls') }, ctx());
+});
+afterAll(async () => {
+  await browser?.stop();
+  await display?.stop();
+  await registry.stopAll();
+  await streams.stop();
+  await pages.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.each(['hls', 'fmp4'] as const)('a real %s stream through the stream server', (mode) => {
+  it('is Cast-safe: H.264 High at size, rate and level, AAC, CODECS, keyframes at every segment start, sliding window', async () => {
+    const dir = join(root, `s-${mode}`);
+    const t0 = Date.now();
+    const enc = await drivers.encoder.start({ display: display.display, input: input(mode), dir }, ctx());
+    await enc.servable();
+    expect(Date.now() - t0).toBeLessThan(3500);
+    const { token } = streams.publish(`s-${mode}`, dir, mode);
+    const base = `http://127.0.0.1:${streams.port}/s/${token}/`;
+    const master = parseMasterPlaylist((await get(base + 'master.m3u8')).toString());
+    expect(master.attrs).toMatchObject({ CODECS: 'avc1.64001e,mp4a.40.2', RESOLUTION: `${W}x${H}` });
+    expect(Number(master.attrs.BANDWIDTH)).toBeGreaterThan(800_000);
+
+    // Past the window (4 listed + 2 kept): the list stays at 4 and old segments 404.
+    let pl: MediaPlaylist = parseMediaPlaylist((await get(base + master.uri)).toString());
+    const first = pl.segments[0]!;
+    pl = await until(async () => {
+      const p = parseMediaPlaylist((await get(base + master.uri)).toString());
+      return p.segments[0]!.sequence >= first.sequence + 8 && p;
+    }, 40_000, 'the window to slide');
+    expect(pl.segments).toHaveLength(4);
+    expect(pl.playlistType).toBeUndefined();
+    expect(pl.targetDuration).toBe(2);
+    expect((await request(base + first.uri)).statusCode).toBe(404);
+    expect(streams.fetches(`s-${mode}`)[0]).toMatchObject({ client: '127.0.0.1' });
+
+    // Decode the newest full segments (with the init segment in fMP4).
+    const init = mode === 'fmp4' ? await get(base + pl.segments[0]!.map!) : Buffer.alloc(0);
+    for (const seg of pl.segments.slice(1, 3)) {
+      expect(seg.duration).toBeCloseTo(2, 1);
+      const file = join(root, `probe-${mode}-${seg.sequence}.${mode === 'fmp4' ? 'mp4' : 'ts'}`);
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(file, Buffer.concat([init, await get(base + seg.uri)]));
+      const st = await ffprobe(file, 'stream=codec_type,codec_name,profile,level,width,height,avg_frame_rate');
+      expect(st.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', profile: 'High', level: 30, width: W, height: H });
+      expect(st.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
+      const frames = await ffprobe(file, 'frame=key_frame,pts_time', ['-select_streams', 'v']);
+      expect(frames[0]).toMatchObject({ key_frame: 1 });
+      expect(frames.slice(1).every((f) => f.key_frame === 0)).toBe(true);
+      // An animated page gets every frame: about FPS per second of segment.
+      expect(frames.length).toBeGreaterThanOrEqual(Math.floor(FPS * seg.duration * 0.8));
+    }
+    const f = enc.figures()!;
+    expect(f.speed).toBeGreaterThan(0.9);
+    expect(f.bitrateKbps).toBeGreaterThan(0);
+    await enc.stop();
+    streams.unpublish(`s-${mode}`);
+  });
+});
+
+describe('faults', () => {
+  it('SIGKILLed FFmpeg: exited says killed; a restart continues the playlist with a discontinuity and a following reader goes on', async () => {
+    const dir = join(root, 'restart');
+    let enc: EncoderHandle = await drivers.encoder.start({ display: display.display, input: input('hls'), dir }, ctx());
+    await enc.servable();
+    const { token } = streams.publish('restart', dir, 'hls');
+    const url = `http://127.0.0.1:${streams.port}/s/${token}/master.m3u8`;
+    const reader = execa('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostats', '-progress', 'pipe:1', '-i', url, '-f', 'null', '-'], { reject: false, buffer: false });
+    let readerFrames = 0;
+    reader.stdout!.on('data', (d: Buffer) => {
+      for (const m of String(d).matchAll(/^frame=(\d+)/gm)) readerFrames = Number(m[1]);
+    });
+    try {
+      await until(() => readerFrames > FPS * 2, 20_000, 'the reader to play');
+      const before = parseMediaPlaylist((await get(url.replace('master.m3u8', 'index.m3u8'))).toString());
+      const ffmpegPid = registry.list().find((r) => r.name === 'ffmpeg')!.pid;
+      process.kill(ffmpegPid, 'SIGKILL');
+      const e = await enc.exited;
+      expect(e).toMatchObject({ reason: 'killed', signal: 'SIGKILL' });
+      expect(e.message).toContain('FFmpeg killed by SIGKILL');
+      expect(reports.some((r) => r.type === 'EncoderRunning' && r.status === 'False' && r.reason === 'Killed')).toBe(true);
+
+      enc = await drivers.encoder.start({ display: display.display, input: input('hls'), dir }, ctx());
+      await enc.servable();
+      const framesAtRestart = readerFrames;
+      const after = await until(async () => {
+        const p = parseMediaPlaylist((await get(url.replace('master.m3u8', 'index.m3u8'))).toString());
+        return p.segments.filter((s, i) => i > 0 && p.segments.findIndex((x) => x.discontinuity) < i).length >= 2 && p;
+      }, 20_000, 'two segments after the join');
+      const join_ = after.segments.find((s) => s.discontinuity)!;
+      expect(join_).toBeDefined();
+      // Sequence numbers are consecutive across the join: nothing lost, nothing reused.
+      const seqs = after.segments.map((s) => s.sequence);
+      expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+      expect(join_.sequence).toBeGreaterThan(before.segments.at(-1)!.sequence);
+      // New names carry the new run's prefix: none of the old run's names is written again.
+      const prefix = (u: string) => u.slice(0, u.lastIndexOf('-'));
+      const joinIndex = after.segments.indexOf(join_);
+      expect(new Set(after.segments.slice(joinIndex).map((s) => prefix(s.uri))).size).toBe(1);
+      expect(before.segments.map((s) => prefix(s.uri))).not.toContain(prefix(join_.uri));
+      const names = after.segments.map((s) => s.uri);
+      expect(new Set(names).size).toBe(names.length);
+      // The reader that followed the stream goes on past the restart.
+      await until(() => readerFrames > framesAtRestart + FPS * 3, 30_000, 'the reader to go on after the restart');
+      expect(reader.exitCode).toBeNull();
+    } finally {
+      reader.kill('SIGKILL');
+      await reader;
+      await enc.stop();
+      streams.unpublish('restart');
+    }
+  });
+
+  it('a killed Xvfb settles the display exited (and takes the browser with it)', async () => {
+    const xvfb = registry.list().find((r) => r.name === 'Xvfb')!;
+    process.kill(xvfb.pid, 'SIGKILL');
+    expect(await display.exited).toMatchObject({ reason: 'killed', signal: 'SIGKILL' });
+    expect(reports.some((r) => r.type === 'DisplayReady' && r.status === 'False')).toBe(true);
+    const b = await Promise.race([browser.exited, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+    expect(b?.reason).toMatch(/disconnected|exited|crashed|hung/);
+    await browser.stop();
+    await display.stop();
+    expect(groupMembers(xvfb.pgid)).toHaveLength(0);
+  });
+});
