@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../controller/controller.js';
+import { listSpecFiles, loadSpecFile } from '../specs/load.js';
 import { silentLogger } from '../machines/log.js';
 import { standInComponents } from '../test/stand-ins/components.js';
 
@@ -81,14 +82,24 @@ async function main(): Promise<void> {
   console.log(`edit → applied over ${EDITS} edits: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
   global.gc?.();
   const rssMB = process.memoryUsage().rss / 1024 / 1024;
+  const mu = process.memoryUsage();
+  console.log(`heap used ${(mu.heapUsed / 1048576).toFixed(0)} MB of ${(mu.heapTotal / 1048576).toFixed(0)} MB, external ${(mu.external / 1048576).toFixed(0)} MB`);
   console.log(`RSS after converging: ${rssMB.toFixed(0)} MB`);
   await ctl.stop();
+
+  // The floor: only reading and validating the same files, as the controller's first scan does.
+  const l0 = performance.now();
+  const loaded = await Promise.all((await listSpecFiles(dir)).map((f) => loadSpecFile(f)));
+  const loadOnlyMs = performance.now() - l0;
+  if (loaded.reduce((n, r) => n + r.specs.length, 0) !== SPECS) throw new Error('load-only pass did not load every spec');
+  console.log(`load only: ${SPECS} files read and validated in ${loadOnlyMs.toFixed(0)} ms (cold converge is ${(coldConvergeMs / loadOnlyMs).toFixed(2)}x)`);
   for (const d of [dir, state, streams]) rmSync(d, { recursive: true, force: true });
   console.log(
     JSON.stringify({
       bench: 'reconcile',
       specs: SPECS,
       coldConvergeMs: Math.round(coldConvergeMs),
+      loadOnlyMs: Math.round(loadOnlyMs),
       editAppliedP50Ms: Math.round(p50 * 10) / 10,
       editAppliedP99Ms: Math.round(p99 * 10) / 10,
       rssMB: Math.round(rssMB),

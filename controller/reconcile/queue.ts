@@ -1,13 +1,8 @@
 // A work queue of keys, after controller-runtime's: duplicate keys collapse, one key never runs
-// on two workers at once, failures requeue with per-key exponential backoff, `addAfter` wakes a
-// key at a later time, and a TerminalError stops retries until the key is added afresh.
-
-export class TerminalError extends Error {
-  constructor(message: string, opts?: { cause?: unknown }) {
-    super(message, opts);
-    this.name = 'TerminalError';
-  }
-}
+// on two workers at once, failures requeue with per-key exponential backoff, and `addAfter` wakes
+// a key at a later time (any length: long waits are chained, never a busy loop).
+// Keys are values of any type; `idOf` says when two are the same key.
+import { realTimers, setLongTimeout, type LongTimer, type TimerFns } from '../../machines/long-timer.js';
 
 export interface ReconcileResult {
   /** Reconcile this key again after this many ms (e.g. a schedule window opening). */
@@ -16,74 +11,82 @@ export interface ReconcileResult {
 
 export type Reconciler<K> = (key: K) => Promise<ReconcileResult | void>;
 
-export interface QueueOptions {
+export interface QueueOptions<K> {
+  /** The identity of a key (default: String(key)). */
+  idOf?: (key: K) => string;
   workers?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  onError?: (key: unknown, err: unknown, retryInMs: number | undefined) => void;
-  /** Injectable timers, for tests on a simulated clock. */
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
+  onError?: (key: K, err: unknown, retryInMs: number) => void;
+  /** Injectable timers and clock, for tests on a simulated clock. */
+  timers?: TimerFns;
+  now?: () => number;
 }
 
 export class WorkQueue<K> {
-  private readonly queue: K[] = [];
-  private readonly queued = new Set<K>();
-  private readonly processing = new Set<K>();
-  private readonly dirty = new Set<K>(); // added again while processing
-  private readonly failures = new Map<K, number>();
-  private readonly timers = new Map<K, { at: number; handle: unknown }>();
+  private readonly queue: string[] = [];
+  private readonly keys = new Map<string, K>();
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>(); // added again while processing
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: LongTimer }>();
   private readonly idleWaiters: Array<() => void> = [];
   private active = 0;
   private stopped = false;
+  private readonly idOf: (key: K) => string;
   private readonly workers: number;
   private readonly baseDelay: number;
   private readonly maxDelay: number;
-  private readonly setTimer: (fn: () => void, ms: number) => unknown;
-  private readonly clearTimer: (h: unknown) => void;
+  private readonly timerFns: TimerFns;
+  private readonly now: () => number;
 
   constructor(
     private readonly reconcile: Reconciler<K>,
-    private readonly opts: QueueOptions = {},
+    private readonly opts: QueueOptions<K> = {},
   ) {
+    this.idOf = opts.idOf ?? ((k) => String(k));
     this.workers = opts.workers ?? 4;
     this.baseDelay = opts.baseDelayMs ?? 200;
     this.maxDelay = opts.maxDelayMs ?? 60_000;
-    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
-    this.clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as NodeJS.Timeout));
+    this.timerFns = opts.timers ?? realTimers;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Enqueue now. Collapses with a queued copy; a key being processed runs once more after. */
   add(key: K): void {
     if (this.stopped) return;
-    if (this.processing.has(key)) {
-      this.dirty.add(key);
+    const id = this.idOf(key);
+    this.keys.set(id, key);
+    if (this.processing.has(id)) {
+      this.dirty.add(id);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.queue.push(key);
+    if (this.queued.has(id)) return;
+    this.queued.add(id);
+    this.queue.push(id);
     this.pump();
   }
 
   /** Enqueue after `ms`. An earlier pending wake-up for the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.stopped) return;
-    if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
-    const existing = this.timers.get(key);
+    if (!(ms > 0)) return this.add(key);
+    const id = this.idOf(key);
+    const at = this.now() + ms;
+    const existing = this.timers.get(id);
     if (existing && existing.at <= at) return;
-    if (existing) this.clearTimer(existing.handle);
-    const handle = this.setTimer(() => {
-      this.timers.delete(key);
+    existing?.timer.cancel();
+    const timer = setLongTimeout(() => {
+      this.timers.delete(id);
       this.add(key);
-    }, ms);
-    this.timers.set(key, { at, handle });
+    }, ms, this.timerFns);
+    this.timers.set(id, { at, timer });
   }
 
   /** Forget a key's failure count (its input changed). */
   forget(key: K): void {
-    this.failures.delete(key);
+    this.failures.delete(this.idOf(key));
   }
 
   get length(): number {
@@ -98,7 +101,7 @@ export class WorkQueue<K> {
 
   stop(): void {
     this.stopped = true;
-    for (const { handle } of this.timers.values()) this.clearTimer(handle);
+    for (const { timer } of this.timers.values()) timer.cancel();
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
@@ -106,38 +109,35 @@ export class WorkQueue<K> {
 
   private pump(): void {
     while (this.active < this.workers && this.queue.length > 0) {
-      const key = this.queue.shift()!;
-      this.queued.delete(key);
-      this.processing.add(key);
+      const id = this.queue.shift()!;
+      this.queued.delete(id);
+      this.processing.add(id);
       this.active++;
-      void this.run(key);
+      void this.run(id);
     }
     if (this.active === 0 && this.queue.length === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
-  private async run(key: K): Promise<void> {
+  private async run(id: string): Promise<void> {
+    const key = this.keys.get(id)!;
     try {
       const result = await this.reconcile(key);
-      this.failures.delete(key);
+      this.failures.delete(id);
       if (result && result.requeueAfter !== undefined) this.addAfter(key, result.requeueAfter);
     } catch (err) {
-      if (err instanceof TerminalError) {
-        this.failures.delete(key);
-        this.opts.onError?.(key, err, undefined);
-      } else {
-        const n = (this.failures.get(key) ?? 0) + 1;
-        this.failures.set(key, n);
-        const delay = Math.min(this.maxDelay, this.baseDelay * 2 ** (n - 1));
-        this.opts.onError?.(key, err, delay);
-        this.processing.delete(key);
-        this.addAfter(key, delay);
-      }
+      const n = (this.failures.get(id) ?? 0) + 1;
+      this.failures.set(id, n);
+      const delay = Math.min(this.maxDelay, this.baseDelay * 2 ** (n - 1));
+      this.opts.onError?.(key, err, delay);
+      this.processing.delete(id);
+      this.addAfter(key, delay);
     } finally {
-      this.processing.delete(key);
+      this.processing.delete(id);
       this.active--;
-      if (this.dirty.delete(key)) this.add(key);
+      if (this.dirty.delete(id)) this.add(key);
+      else if (!this.queued.has(id) && !this.timers.has(id)) this.keys.delete(id);
       this.pump();
     }
   }

@@ -244,13 +244,19 @@ export class SerialWriter {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
 
-  constructor(private readonly write: () => Promise<void>) {}
+  /** `gatherMs`: how long a write waits for more changes to join it before it starts. */
+  constructor(
+    private readonly write: () => Promise<void>,
+    private readonly gatherMs = 20,
+  ) {}
 
   schedule(): Promise<void> {
     if (this.queued) return this.queued;
     const before = this.running ?? Promise.resolve();
     const next: Promise<void> = before
       .catch(() => undefined)
+      // A burst (a first scan saving 1,000 last good versions) becomes one write, not hundreds.
+      .then(() => new Promise<void>((resolve) => setTimeout(resolve, this.gatherMs)))
       .then(async () => {
         this.queued = undefined;
         this.running = next;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TerminalError, WorkQueue } from '../../../controller/reconcile/queue.js';
+import { WorkQueue } from '../../../controller/reconcile/queue.js';
+import { MAX_TIMER_MS } from '../../../machines/long-timer.js';
 import { waitUntil } from '../../helpers.js';
 
 describe('WorkQueue', () => {
@@ -41,36 +42,67 @@ describe('WorkQueue', () => {
     expect(runs).toEqual(['busy', 'b']);
   });
 
-  it('retries failures with per-key exponential backoff, and a TerminalError stops retries', async () => {
+  it('retries failures with per-key exponential backoff', async () => {
     const timers: Array<{ fn: () => void; ms: number }> = [];
-    const delays: Array<number | undefined> = [];
-    let attempts = 0;
-    const q = new WorkQueue<string>(async () => {
-      attempts++;
-      if (attempts <= 3) throw new Error('boom');
-      if (attempts === 4) throw new TerminalError('spec invalid');
-    }, { baseDelayMs: 100, maxDelayMs: 250, onError: (_k, _e, retry) => delays.push(retry), setTimer: (fn, ms) => timers.push({ fn, ms }), clearTimer: () => undefined });
-    q.add('x');
+    const delays: Array<{ key: string; retry: number }> = [];
+    const attempts = new Map<string, number>();
+    const q = new WorkQueue<{ kind: 'device'; device: string }>(
+      async (k) => {
+        const n = (attempts.get(k.device) ?? 0) + 1;
+        attempts.set(k.device, n);
+        if (k.device === 'bad' && n <= 3) throw new Error('boom');
+      },
+      {
+        idOf: (k) => k.device,
+        baseDelayMs: 100,
+        maxDelayMs: 250,
+        onError: (k, _e, retry) => delays.push({ key: k.device, retry }),
+        timers: { setTimer: (fn, ms) => timers.push({ fn, ms }), clearTimer: () => undefined },
+      },
+    );
+    q.add({ kind: 'device', device: 'bad' });
+    q.add({ kind: 'device', device: 'good' });
     for (let i = 0; i < 3; i++) {
       await waitUntil(() => timers.length === i + 1, 1000);
       timers[i]!.fn();
     }
     await q.idle();
     expect(timers.map((t) => t.ms)).toEqual([100, 200, 250]);
-    expect(delays).toEqual([100, 200, 250, undefined]);
-    expect(attempts).toBe(4);
+    expect(delays).toEqual([100, 200, 250].map((retry) => ({ key: 'bad', retry })));
+    expect(attempts).toEqual(new Map([['bad', 4], ['good', 1]])); // one key's failures never hold up another
+  });
+
+  it('a requeueAfter longer than a timer can hold is chained, never a busy loop', async () => {
+    const timers: Array<{ fn: () => void; ms: number }> = [];
+    let runs = 0;
+    const thirtyDays = 30 * 86_400_000;
+    const q = new WorkQueue<string>(async () => (++runs === 1 ? { requeueAfter: thirtyDays } : undefined), {
+      timers: { setTimer: (fn, ms) => timers.push({ fn, ms }), clearTimer: () => undefined },
+    });
+    q.add('k');
+    await q.idle();
+    expect(timers.map((t) => t.ms)).toEqual([MAX_TIMER_MS]);
+    timers[0]!.fn(); // 24.8 days on: not yet
+    await q.idle();
+    expect(runs).toBe(1);
+    expect(timers.map((t) => t.ms)).toEqual([MAX_TIMER_MS, thirtyDays - MAX_TIMER_MS]);
+    timers[1]!.fn();
+    await q.idle();
+    expect(runs).toBe(2);
   });
 
   it('requeueAfter wakes the key later; the earlier of two wake-ups wins', async () => {
     const timers: Array<{ fn: () => void; ms: number; cleared?: boolean }> = [];
     let n = 0;
     const q = new WorkQueue<string>(async () => (++n === 1 ? { requeueAfter: 5000 } : undefined), {
-      setTimer: (fn, ms) => {
-        const t = { fn, ms };
-        timers.push(t);
-        return t;
+      timers: {
+        setTimer: (fn, ms) => {
+          const t = { fn, ms };
+          timers.push(t);
+          return t;
+        },
+        clearTimer: (h) => ((h as { cleared?: boolean }).cleared = true),
       },
-      clearTimer: (h) => ((h as { cleared?: boolean }).cleared = true),
     });
     q.add('k');
     await q.idle();

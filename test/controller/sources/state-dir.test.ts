@@ -1,3 +1,4 @@
+import { waitUntil } from '../../helpers.js';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,12 +193,14 @@ describe('SerialWriter', () => {
       running--;
     });
     const first = w.schedule();
-    await new Promise((r) => setImmediate(r));
+    expect(w.schedule()).toBe(first); // not started yet: joins it
+    await waitUntil(() => running === 1, 2000, 'first write running');
     const burst = [w.schedule(), w.schedule(), w.schedule()];
     expect(burst[0]).toBe(burst[2]);
+    expect(burst[0]).not.toBe(first);
     release();
     await first;
-    await new Promise((r) => setImmediate(r));
+    await waitUntil(() => running === 1 && runs === 2, 2000, 'second write running');
     release();
     await Promise.all(burst);
     expect(runs).toBe(2);
