@@ -52,7 +52,7 @@ export function reconcile(key: ReconcileKey, world: ReconcileWorld): ReconcileRe
   const p = plan(desired, observed, now, world.running);
   // 3. execute
   world.execute(p.actions);
-  const wakes = [p.wakeAt?.getTime(), world.expiryOn(desired)].filter((t): t is number => t !== undefined);
+  const wakes = [p.wakeAt?.getTime(), world.expiryOn(desired)].filter((t): t is number => t !== undefined && Number.isFinite(t));
   if (wakes.length === 0) return {};
   // A few ms past the boundary, so the next pass sees the window changed.
   return { requeueAfter: Math.max(0, Math.min(...wakes) - now.getTime()) + 5 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plan, type DesiredSpec, type ObservedSpec } from '../../../controller/reconcile/plan.js';
-import { generationOf, streamKeyOf, diffSpecs, deviceKeyOf } from '../../../specs/identity.js';
+import { generationOf, diffSpecs } from '../../../specs/identity.js';
 import { CastSpecSchema, type CastSpec } from '../../../specs/schema.js';
 
 const mk = (name: string, spec: Record<string, unknown> = {}): CastSpec =>
@@ -77,17 +77,5 @@ describe('plan()', () => {
     expect(diffSpecs(before, after)).toEqual(expected);
     const p = plan(desired([after]), observed({ name: 'a', spec: before }), NOW, new Map([['a', before]]));
     expect(p.actions[0]).toMatchObject({ type: 'update', changes: expected });
-  });
-
-  it('specs with identical render input share a stream key; any render difference splits it', () => {
-    expect(streamKeyOf(mk('a', { device: 'TV 1' }))).toBe(streamKeyOf(mk('b', { device: 'TV 2', priority: 4 })));
-    expect(streamKeyOf(mk('a'))).not.toBe(streamKeyOf(mk('a', { mode: 'fmp4' })));
-    expect(streamKeyOf(mk('a'))).not.toBe(streamKeyOf(mk('a', { hwAccel: 'off' })));
-    expect(streamKeyOf(mk('a'))).not.toBe(streamKeyOf(mk('a', { browser: { css: 'body{}' } })));
-  });
-
-  it('device keys: names are case-insensitive; addresses include the port', () => {
-    expect(deviceKeyOf('Kitchen TV')).toBe(deviceKeyOf(' kitchen tv'));
-    expect(deviceKeyOf({ host: '10.0.0.2', port: 8009 })).not.toBe(deviceKeyOf({ host: '10.0.0.2', port: 8010 }));
   });
 });
