@@ -3,7 +3,8 @@
 // load.ts adds the file positions.
 import type { z } from 'zod';
 import { deviceKeyOf } from './identity.js';
-import { schedulesOverlap } from './schedule.js';
+import { stableJson } from './hash.js';
+import { activeIntervals, firstOverlap, schedulesOverlap } from './schedule.js';
 import type { CastSpec, DeviceRef } from './schema.js';
 
 export interface Diagnostic {
@@ -282,41 +283,122 @@ function describeDevice(d: DeviceRef): string {
 /** How far ahead overlapping windows are looked for: a year and a week covers every DST pairing. */
 const CONFLICT_HORIZON_MS = 373 * 86_400_000;
 
+/** Groups this large and larger are reported once, not on every member (output stays bounded). */
+export const GROUP_REPORT_ONCE = 4;
+
+/** `a, b, c and 9,996 more`. */
+export function listText(items: ReadonlyArray<string>, named = 3): string {
+  const shown = items.slice(0, named).join(', ');
+  return items.length > named ? `${shown} and ${(items.length - named).toLocaleString('en-US')} more` : shown;
+}
+
+export const place = (s: { file: string; line: number; column: number }): string => `${s.file}:${s.line}:${s.column}`;
+
+/** At most this many window comparisons per device group: a large group is summarised. */
+const MAX_PAIR_CHECKS = 400;
+
 /**
- * Warnings for two specs that name one device at equal priority with windows that overlap:
- * at run time the one already playing keeps the device and the other reports DeviceConflict.
- * Reported on each spec of the pair.
+ * Warnings for specs that name one device at equal priority with windows that overlap: at run
+ * time the one already playing keeps the device and the other reports DeviceConflict. A pair (or
+ * a trio) is reported on each spec; a larger group once, on its first member, with a count.
  */
 export function validateConflicts(specs: ReadonlyArray<LoadedSpec>, opts: { now?: Date } = {}): Diagnostic[] {
   const from = (opts.now ?? new Date()).getTime();
+  const to = from + CONFLICT_HORIZON_MS;
   const groups = new Map<string, LoadedSpec[]>();
   for (const s of specs) {
     const key = `${deviceKeyOf(s.spec.spec.device)}|${s.spec.spec.priority}`;
-    groups.set(key, [...(groups.get(key) ?? []), s]);
+    const group = groups.get(key);
+    if (group) group.push(s);
+    else groups.set(key, [s]);
   }
   const out: Diagnostic[] = [];
+  const warn = (self: LoadedSpec, message: string): Diagnostic => ({
+    file: self.file,
+    line: self.line,
+    column: self.column,
+    path: 'spec.device',
+    severity: 'warning',
+    spec: self.spec.metadata.name,
+    message,
+  });
+  const at = (t: number) => new Date(t).toISOString().replace(/:\d\d\.\d+Z$/, 'Z');
   for (const group of groups.values()) {
-    for (let i = 0; i < group.length; i++) {
-      for (let j = i + 1; j < group.length; j++) {
-        const a = group[i]!;
-        const b = group[j]!;
-        if (a.spec.metadata.name === b.spec.metadata.name) continue; // checkNames reports that
-        const overlap = schedulesOverlap(a.spec.spec.schedule, b.spec.spec.schedule, from, from + CONFLICT_HORIZON_MS);
-        if (!overlap) continue;
-        const when = new Date(overlap.start).toISOString().replace(/:\d\d\.\d+Z$/, 'Z');
-        for (const [self, other] of [[a, b], [b, a]] as const) {
-          out.push({
-            file: self.file,
-            line: self.line,
-            column: self.column,
-            path: 'spec.device',
-            severity: 'warning',
-            spec: self.spec.metadata.name,
-            message: `device ${describeDevice(self.spec.spec.device)} is also used by ${other.spec.metadata.name} (${other.file}:${other.line}:${other.column}) at the same priority ${self.spec.spec.priority}, with overlapping windows (first at ${when}); give one a higher priority`,
-          });
+    if (group.length < 2) continue;
+    if (group.length < GROUP_REPORT_ONCE) {
+      for (let i = 0; i < group.length; i++) {
+        for (let j = i + 1; j < group.length; j++) {
+          const a = group[i]!;
+          const b = group[j]!;
+          if (a.spec.metadata.name === b.spec.metadata.name) continue; // checkNames reports that
+          const overlap = schedulesOverlap(a.spec.spec.schedule, b.spec.spec.schedule, from, to);
+          if (!overlap) continue;
+          for (const [self, other] of [[a, b], [b, a]] as const) {
+            out.push(warn(self, `device ${describeDevice(self.spec.spec.device)} is also used by ${other.spec.metadata.name} (${other.file}:${other.line}:${other.column}) at the same priority ${self.spec.spec.priority}, with overlapping windows (first at ${at(overlap.start)}); give one a higher priority`));
+          }
         }
       }
+      continue;
     }
+    const found = groupOverlaps(group, from, to);
+    if (found.members.length < 2) continue;
+    const [first, ...rest] = found.members;
+    const places = listText(rest.map((o) => `${o.spec.metadata.name} (${place(o)})`));
+    out.push(
+      warn(
+        first!,
+        `device ${describeDevice(first!.spec.spec.device)} is shared by ${first!.spec.metadata.name} and ${rest.length.toLocaleString('en-US')} others at the same priority ${first!.spec.spec.priority}, with overlapping windows (first at ${at(found.firstAt)}): ${places}${found.complete ? '' : ' (a large group: not every pair of windows was compared)'}; give them different priorities`,
+      ),
+    );
   }
   return out;
+}
+
+/**
+ * The members of one device group whose windows overlap another member's. Specs with the same
+ * schedule are compared once, as a class; comparisons between classes stop at MAX_PAIR_CHECKS.
+ */
+function groupOverlaps(group: LoadedSpec[], from: number, to: number): { members: LoadedSpec[]; firstAt: number; complete: boolean } {
+  const classes = new Map<string, LoadedSpec[]>();
+  for (const s of group) {
+    const key = stableJson(s.spec.spec.schedule ?? null);
+    const c = classes.get(key);
+    if (c) c.push(s);
+    else classes.set(key, [s]);
+  }
+  const list = [...classes.values()];
+  // Each schedule's active time over the horizon, computed once per class.
+  const active = list.map((c) => activeIntervals(c[0]!.spec.spec.schedule, from, to));
+  const hit = new Set<number>();
+  let firstAt = Infinity;
+  // Two specs with one schedule overlap wherever that schedule is on.
+  list.forEach((c, i) => {
+    if (c.length < 2 || new Set(c.map((s) => s.spec.metadata.name)).size < 2) return;
+    const o = firstOverlap(active[i]!, active[i]!, from, to);
+    if (o) {
+      hit.add(i);
+      firstAt = Math.min(firstAt, o.start);
+    }
+  });
+  let checks = 0;
+  let complete = true;
+  for (let i = 0; i < list.length && complete; i++) {
+    for (let j = i + 1; j < list.length; j++) {
+      if (++checks > MAX_PAIR_CHECKS) {
+        complete = false;
+        break;
+      }
+      const o = firstOverlap(active[i]!, active[j]!, from, to);
+      if (!o) continue;
+      hit.add(i).add(j);
+      firstAt = Math.min(firstAt, o.start);
+    }
+  }
+  const members: LoadedSpec[] = [];
+  list.forEach((c, i) => {
+    if (hit.has(i)) for (const s of c) members.push(s);
+  });
+  const order = new Map(group.map((s, i) => [s, i]));
+  members.sort((a, b) => order.get(a)! - order.get(b)!);
+  return { members, firstAt, complete };
 }

@@ -14,7 +14,8 @@ export function parseDuration(text: string): number | undefined {
     if (!m || m.index !== start) return undefined;
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
   }
-  return Math.round(total);
+  // "99999…d" is a number too large to wait for: not a duration.
+  return Number.isSafeInteger(Math.round(total)) ? Math.round(total) : undefined;
 }
 
 /** Formats milliseconds the way a user would write them (largest units first). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
 import { stableHash } from './hash.js';
 import { CastSpecSchema, type CastSpec } from './schema.js';
-import { errorMap, formatPath, issuesToProblems, valueAt, type Diagnostic, type LoadedSpec, type Problem } from './diagnostics.js';
+import { errorMap, formatPath, GROUP_REPORT_ONCE, issuesToProblems, listText, place, valueAt, type Diagnostic, type LoadedSpec, type Problem } from './diagnostics.js';
 
 export type { Diagnostic, LoadedSpec } from './diagnostics.js';
 
@@ -119,6 +119,84 @@ function duplicateKeys(doc: Doc, lc: LineCounter): Array<{ path: string; offset:
   return out;
 }
 
+// ── guards ─────────────────────────────────────────────────────────────────────────────────
+
+/** A spec nests about five levels; anything past this is a mistake or an attack. */
+export const MAX_NESTING = 64;
+/** Beyond this many problems in one file, the rest are counted, not listed. */
+export const MAX_DIAGNOSTICS_PER_FILE = 50;
+
+/**
+ * The offset where nesting first goes deeper than `max`, counting flow brackets ([ and { outside
+ * quotes and comments), block indentation levels and sequence dashes on one line ("- - - x").
+ */
+export function nestingBeyond(text: string, max: number): number | undefined {
+  let flow = 0;
+  const indents: number[] = [];
+  let i = 0;
+  while (i < text.length) {
+    // Start of a line: block structure (only outside flow collections).
+    let col = 0;
+    while (text[i + col] === ' ') col++;
+    const c0 = text[i + col];
+    if (flow === 0 && c0 !== undefined && c0 !== '\n' && c0 !== '\r' && c0 !== '#') {
+      while (indents.length && indents[indents.length - 1]! >= col) indents.pop();
+      indents.push(col);
+      let dashes = 0;
+      let k = i + col;
+      while ((text[k] === '-' || text[k] === '?') && (text[k + 1] === ' ' || text[k + 1] === '\t')) {
+        dashes++;
+        k += 2;
+        while (text[k] === ' ') k++;
+      }
+      if (indents.length + dashes > max) return k;
+    }
+    // The rest of the line: flow brackets outside quotes and comments.
+    let j = i + col;
+    for (; j < text.length && text[j] !== '\n'; j++) {
+      const c = text[j];
+      if (c === '"' || c === "'") {
+        const q = c;
+        for (j++; j < text.length && text[j] !== q; j++) if (q === '"' && text[j] === '\\') j++;
+      } else if (c === '#' && (j === 0 || text[j - 1] === ' ' || text[j - 1] === '\t')) {
+        while (j < text.length && text[j] !== '\n') j++;
+        break;
+      } else if (c === '[' || c === '{') {
+        if (++flow + indents.length > max) return j;
+      } else if (c === ']' || c === '}') {
+        if (flow > 0) flow--;
+      }
+    }
+    i = j + 1;
+  }
+  return undefined;
+}
+
+/** Spec files are UTF-8: anything else gets an error saying so, with where it went wrong. */
+export function decodeUtf8(bytes: Uint8Array): { text: string } | { error: string; line: number; column: number } {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return { error: 'not UTF-8: the file starts with a UTF-16 byte order mark; save it as UTF-8', line: 1, column: 1 };
+  }
+  const nul = bytes.indexOf(0);
+  const checkUpTo = nul === -1 ? bytes.length : nul;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, checkUpTo));
+  } catch {
+    // Find the first bad byte for the position: decode leniently and look for U+FFFD.
+    const lenient = new TextDecoder('utf-8').decode(bytes.subarray(0, checkUpTo));
+    const at = lenient.indexOf('\ufffd');
+    const before = lenient.slice(0, Math.max(0, at));
+    const line = before.split('\n').length;
+    return { error: 'not UTF-8: invalid byte sequence (save the file as UTF-8)', line, column: before.length - before.lastIndexOf('\n') };
+  }
+  if (nul !== -1) {
+    const line = text.split('\n').length;
+    return { error: `not UTF-8 text: it contains a NUL byte${bytes[1] === 0 || bytes[0] === 0 ? ' (UTF-16 without a byte order mark?)' : ''}`, line, column: text.length - text.lastIndexOf('\n') };
+  }
+  return { text };
+}
+
 // ── hashing ────────────────────────────────────────────────────────────────────────────────
 
 /** A stable hash of a normalised spec: equal specs hash equal whatever their key order or defaults. */
@@ -167,10 +245,18 @@ export function loadSpecText(text: string, file: string): LoadResult {
     ...(spec === undefined ? {} : { spec }),
   });
 
+  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  // The YAML parser recurses per level: refuse pathological nesting before it overflows the stack.
+  const deep = nestingBeyond(src, MAX_NESTING);
+  if (deep !== undefined) {
+    const before = src.slice(0, deep);
+    const line = before.split('\n').length;
+    result.diagnostics.push({ file, line, column: deep - before.lastIndexOf('\n'), path: '', message: `nested deeper than ${MAX_NESTING} levels; a spec needs a handful`, severity: 'error' });
+    return result;
+  }
   let docs: Doc[];
   try {
-    const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    docs = Array.from(parseAllDocuments(src, { lineCounter: lc, uniqueKeys: false, prettyErrors: false }) as Iterable<Doc>);
+    docs = Array.from(parseAllDocuments(src, { lineCounter: lc, uniqueKeys: false, prettyErrors: false, logLevel: 'error' }) as Iterable<Doc>);
   } catch (err) {
     result.diagnostics.push({ file, line: 1, column: 1, path: '', message: `cannot parse YAML: ${(err as Error).message}`, severity: 'error' });
     return result;
@@ -184,6 +270,12 @@ export function loadSpecText(text: string, file: string): LoadResult {
       result.diagnostics.push(diag(rangeStart(doc.contents) ?? 0, '', `cannot read this document: ${(err as Error).message}`));
     }
   });
+  if (result.diagnostics.length > MAX_DIAGNOSTICS_PER_FILE) {
+    const more = result.diagnostics.length - MAX_DIAGNOSTICS_PER_FILE;
+    result.diagnostics.length = MAX_DIAGNOSTICS_PER_FILE;
+    const last = result.diagnostics[MAX_DIAGNOSTICS_PER_FILE - 1]!;
+    result.diagnostics.push({ ...last, path: '', spec: undefined, message: `${more.toLocaleString('en-US')} more problems in this file not shown` });
+  }
   return result;
 
   function loadDocument(doc: Doc, docIndex: number): void {
@@ -217,7 +309,7 @@ export function loadSpecText(text: string, file: string): LoadResult {
       return;
     }
     const found = checked.problems.map((p) => diag(offsetFor(doc, p.path, p.unknownKey === true), formatPath(p.path), p.message, 'error', name));
-    result.diagnostics.push(...found.sort((a, b) => a.line - b.line || a.column - b.column));
+    for (const d of found.sort((a, b) => a.line - b.line || a.column - b.column)) result.diagnostics.push(d);
     if (name) result.invalidNames.push(name);
   }
 }
@@ -233,7 +325,9 @@ export async function loadSpecFile(path: string): Promise<LoadResult> {
     const st = await stat(path);
     if (!st.isFile()) return fail('not a regular file');
     if (st.size > MAX_SPEC_FILE_BYTES) return fail(`file is ${st.size} bytes; spec files are limited to ${MAX_SPEC_FILE_BYTES}`);
-    return loadSpecText(await readFile(path, 'utf8'), path);
+    const decoded = decodeUtf8(await readFile(path));
+    if ('error' in decoded) return { ...fail(decoded.error), diagnostics: [{ file: path, line: decoded.line, column: decoded.column, path: '', message: decoded.error, severity: 'error' }] };
+    return loadSpecText(decoded.text, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return fail('file not found');
@@ -305,36 +399,56 @@ export async function loadSpecDir(dir: string, opts: { checkNames?: boolean } = 
   } catch {
     out.diagnostics.push({ file: dir, line: 1, column: 1, path: '', message: 'directory not found', severity: 'error' });
   }
-  for (const f of files) {
-    const r = await loadSpecFile(f);
-    out.specs.push(...r.specs);
-    out.diagnostics.push(...r.diagnostics);
-    out.invalidNames.push(...r.invalidNames);
+  // Read a few files at a time (their I/O overlaps the parsing of others), kept in file order.
+  const results: LoadResult[] = new Array(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      results[i] = await loadSpecFile(files[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, files.length) }, worker));
+  for (const r of results) {
+    // Appended one by one: spreading a large array into a call overflows the stack.
+    for (const x of r.specs) out.specs.push(x);
+    for (const x of r.diagnostics) out.diagnostics.push(x);
+    for (const x of r.invalidNames) out.invalidNames.push(x);
   }
   if (opts.checkNames !== false) {
     const dups = checkNames(out.specs);
     if (dups.length > 0) {
       const bad = new Set(dups.map((d) => d.spec));
       out.specs = out.specs.filter((s) => !bad.has(s.spec.metadata.name));
-      out.invalidNames.push(...[...bad].filter((n): n is string => n !== undefined));
-      out.diagnostics.push(...dups);
+      for (const n of bad) if (n !== undefined) out.invalidNames.push(n);
+      for (const d of dups) out.diagnostics.push(d);
     }
   }
   out.invalidNames = [...new Set(out.invalidNames)];
   return out;
 }
 
-/** An error on each spec whose metadata.name another spec also uses, naming the other places. */
+/**
+ * An error for each spec whose metadata.name another spec also uses, naming the other places.
+ * A large group is reported once, on its first member, with a count.
+ */
 export function checkNames(all: ReadonlyArray<LoadedSpec>): Diagnostic[] {
   const byName = new Map<string, LoadedSpec[]>();
-  for (const s of all) byName.set(s.spec.metadata.name, [...(byName.get(s.spec.metadata.name) ?? []), s]);
+  for (const s of all) {
+    const group = byName.get(s.spec.metadata.name);
+    if (group) group.push(s);
+    else byName.set(s.spec.metadata.name, [s]);
+  }
   const out: Diagnostic[] = [];
   for (const [name, group] of byName) {
     if (group.length < 2) continue;
-    for (const s of group) {
-      const others = group.filter((o) => o !== s).map((o) => `${o.file}:${o.line}:${o.column}`);
-      out.push({ file: s.file, line: s.line, column: s.column, path: 'metadata.name', severity: 'error', spec: name, message: `name ${name} is also used at ${others.join(', ')}` });
+    const at = (s: LoadedSpec) => ({ file: s.file, line: s.line, column: s.column, path: 'metadata.name', severity: 'error' as const, spec: name });
+    if (group.length >= GROUP_REPORT_ONCE) {
+      const [first, ...rest] = group;
+      out.push({ ...at(first!), message: `name ${name} is used by ${group.length.toLocaleString('en-US')} specs: here and at ${listText(rest.map(place))}` });
+      continue;
     }
+    for (const s of group) out.push({ ...at(s), message: `name ${name} is also used at ${listText(group.filter((o) => o !== s).map(place))}` });
   }
   return out;
 }

@@ -157,9 +157,16 @@ export function describeNext(schedule: Schedule | undefined, at: Date): string {
 
 /** Whether two schedules are both on at some instant in [from, to). Absent means always on. */
 export function schedulesOverlap(a: Schedule | undefined, b: Schedule | undefined, from: number, to: number): Interval | undefined {
-  const all: Interval[] = [{ start: from, end: to }];
-  const ia = a ? intervalsBetween(a, from, to) : all;
-  const ib = b ? intervalsBetween(b, from, to) : all;
+  return firstOverlap(activeIntervals(a, from, to), activeIntervals(b, from, to), from, to);
+}
+
+/** When a schedule is on between `from` and `to` (no schedule: all of it). */
+export function activeIntervals(schedule: Schedule | undefined, from: number, to: number): Interval[] {
+  return schedule ? intervalsBetween(schedule, from, to) : [{ start: from, end: to }];
+}
+
+/** The first stretch two sorted interval lists share, if any. */
+export function firstOverlap(ia: ReadonlyArray<Interval>, ib: ReadonlyArray<Interval>, from: number, to: number): Interval | undefined {
   let i = 0;
   let j = 0;
   while (i < ia.length && j < ib.length) {

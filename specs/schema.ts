@@ -2,12 +2,15 @@
 // `.meta({ applies })` says what a change to a field costs: `live` (no pipeline restart),
 // `cast` (re-cast on the device, stream untouched) or `stream` (re-render, device link kept).
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 
 export const API_VERSION = 'pagecast/v1';
 export const KIND = 'CastSpec';
 
-const duration = (what = 'a duration like 2s, 5m or 1h') =>
+const DAY = 86_400_000;
+
+/** A duration like 2s, 5m or 1h, bounded: a wait longer than `max` is a typo, not a plan. */
+const duration = (max: number, what = 'a duration like 2s, 5m or 1h') =>
   z
     .string({ error: `expected ${what}` })
     .transform((text, ctx) => {
@@ -16,11 +19,19 @@ const duration = (what = 'a duration like 2s, 5m or 1h') =>
         ctx.issues.push({ code: 'custom', message: `expected ${what}, got "${text}"`, input: text });
         return z.NEVER;
       }
+      if (ms > max) {
+        ctx.issues.push({ code: 'custom', message: `expected at most ${formatDuration(max)}, got "${text}"`, input: text });
+        return z.NEVER;
+      }
       return ms;
     })
     .meta({ type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', examples: ['2s', '5m', '1h30m'] });
 
-const positiveDuration = duration().refine((ms) => ms > 0, { message: 'expected a duration above zero' });
+const positiveDuration = (max: number) => duration(max).refine((ms) => ms > 0, { message: 'expected a duration above zero' });
+
+/** No control characters (CR, LF, NUL, ESC, …): they break headers, logs and terminals. */
+const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+const text = (what: string) => z.string().regex(NO_CONTROL, { error: `${what} must not contain control characters (newlines, NUL, escapes)` });
 
 export const PRESETS = {
   '480p': { width: 854, height: 480, fps: 15, bitrateKbps: 1200 },
@@ -68,7 +79,7 @@ export type StreamMode = z.infer<typeof StreamMode>;
 
 export const DeviceRef = z.union(
   [
-    z.string().min(1, { error: 'expected a device name' }),
+    text('a device name').min(1, { error: 'expected a device name' }).max(253),
     z.strictObject({
       host: z.string().min(1),
       port: z.number().int().min(1).max(65535).default(8009),
@@ -100,7 +111,7 @@ export const WaitFor = z.union(
   [
     z.strictObject({ selector: z.string().min(1) }),
     z.strictObject({ networkIdle: z.literal(true) }),
-    z.strictObject({ delay: duration() }),
+    z.strictObject({ delay: duration(10 * 60_000) }),
   ],
   { error: 'expected {selector: css}, {networkIdle: true} or {delay: 2s}' },
 );
@@ -108,12 +119,18 @@ export const WaitFor = z.union(
 export const BrowserOptions = z.strictObject({
   storageState: z.string().min(1).optional().meta({ description: 'Playwright storage-state JSON (cookies, localStorage), relative to the spec file' }),
   waitFor: WaitFor.optional(),
-  navigationTimeout: duration().default(30_000),
-  reload: positiveDuration.optional().meta({ description: 'reload the page this often' }),
+  navigationTimeout: duration(10 * 60_000).default(30_000),
+  reload: positiveDuration(7 * DAY).optional().meta({ description: 'reload the page this often (at most 7d)' }),
   zoom: z.number().min(0.25).max(5).default(1),
-  css: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional().meta({ description: 'extra HTTP headers sent with every request' }),
-  userAgent: z.string().optional(),
+  css: z.string().max(100_000).optional(),
+  headers: z
+    .record(
+      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' }),
+      z.string().regex(/^[^\u0000\r\n]*$/, { error: 'a header value must not contain CR, LF or NUL' }).max(8192),
+    )
+    .optional()
+    .meta({ description: 'extra HTTP headers sent with every request' }),
+  userAgent: text('userAgent').max(1024).optional(),
   colorScheme: z.enum(['light', 'dark']).optional(),
 });
 export type BrowserOptions = z.output<typeof BrowserOptions>;
@@ -123,11 +140,11 @@ export const Policy = z.strictObject({
   onEncoderExit: z.enum(['restart', 'teardown']).default('restart'),
   onOtherApp: z.enum(['wait', 'takeover']).default('wait'),
   backoff: z
-    .strictObject({ initial: positiveDuration.default(2000), max: positiveDuration.default(300_000) })
+    .strictObject({ initial: positiveDuration(DAY).default(2000), max: positiveDuration(DAY).default(300_000) })
     .prefault({})
     .refine((b) => b.max >= b.initial, { message: 'backoff.max must not be below backoff.initial' }),
   maxRestarts: z
-    .strictObject({ count: z.number().int().min(0).max(10_000).default(10), window: positiveDuration.default(600_000) })
+    .strictObject({ count: z.number().int().min(0).max(10_000).default(10), window: positiveDuration(30 * DAY).default(600_000) })
     .prefault({}),
 });
 export type Policy = z.output<typeof Policy>;
@@ -163,16 +180,26 @@ export const Schedule = z.strictObject({
 export type Schedule = z.output<typeof Schedule>;
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const LABEL_KEY = /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+// Kubernetes label syntax: an optional DNS-subdomain prefix and a name of at most 63 characters.
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const labelKey = z.string().refine(
+  (k) => {
+    const slash = k.lastIndexOf('/');
+    const prefix = slash === -1 ? undefined : k.slice(0, slash);
+    const name = slash === -1 ? k : k.slice(slash + 1);
+    return LABEL_NAME.test(name) && (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+  },
+  { message: 'expected a label key like site or example.com/site (at most 63 letters, digits, -, _ or . after an optional DNS prefix)' },
+);
+const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, { error: 'expected a label value of at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit' });
 
 export const Metadata = z.strictObject({
   name: z
     .string()
     .max(63)
     .regex(NAME, { error: 'expected a lowercase name of letters, digits and dashes (like kitchen-tv)' }),
-  labels: z
-    .record(z.string().regex(LABEL_KEY, { error: 'expected a label key like site or example.com/site' }), z.string().max(63))
-    .default({}),
+  labels: z.record(labelKey, labelValue).default({}),
 });
 
 export const CastSpecBody = z
@@ -180,7 +207,7 @@ export const CastSpecBody = z
     device: DeviceRef.meta({ applies: 'cast' }),
     url: httpUrl.optional().meta({ applies: 'stream' }),
     urlFrom: UrlFrom.optional().meta({ applies: 'stream', description: 'read the URL from an env variable or a file, so secrets stay out of git' }),
-    title: z.string().max(200).optional().meta({ applies: 'cast', description: 'title shown on the TV (default: the spec name)' }),
+    title: text('title').max(200).optional().meta({ applies: 'cast', description: 'title shown on the TV (default: the spec name)' }),
     quality: Quality.default({ ...PRESETS['720p'] }).meta({ applies: 'stream' }),
     hwAccel: HwAccel.default('auto').meta({ applies: 'stream' }),
     mode: StreamMode.default('hls').meta({ applies: 'stream' }),
