@@ -73,7 +73,7 @@ export class Controller implements ControlPlane {
         onChange: (names) => this.touched(names),
       });
     }
-    this.streams = new StreamRegistry({ components: opts.components, log: opts.log.child({ component: 'streams' }) });
+    this.streams = new StreamRegistry({ components: opts.components, log: opts.log.child({ component: 'streams' }), now: () => this.now().getTime() });
     this.actors = new SpecActors({
       components: opts.components,
       leases: this.streams,

@@ -2,7 +2,7 @@
 // registry), the stream server, and the castv2 driver with mDNS discovery.
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import type { Components, ResolvedDevice, StartContext } from '../machines/components.js';
+import type { Components } from '../machines/components.js';
 import { createMediaDrivers } from '../machines/media/drivers.js';
 import { createCastDriver } from '../machines/cast/driver.js';
 import type { CastTimings } from '../machines/cast/connection.js';
@@ -43,15 +43,15 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const streamServer = new StreamServer({ ...opts.stream, log });
   await streamServer.start();
 
-  const cast = createCastDriver({ discovery: createDiscovery({ ...opts.discovery, log: log.child({ component: 'discovery' }) }), timings: opts.castTimings });
-  // The stream URL handed to a device uses the local address that routes to it: look it up
-  // once the device's address is known.
-  const resolveDevice = cast.resolve.bind(cast);
-  cast.resolve = async (ref, ctx: StartContext): Promise<ResolvedDevice> => {
-    const d = await resolveDevice(ref, ctx);
-    await streamServer.prepareRoute(d.host).catch((err: Error) => ctx.log.warn({ err: err.message }, 'no route to the device; using the first LAN address'));
-    return d;
-  };
+  const cast = createCastDriver({
+    discovery: createDiscovery({ ...opts.discovery, log: log.child({ component: 'discovery' }) }),
+    timings: opts.castTimings,
+    // The stream URL handed to a device uses the local address that routes to it: look it up
+    // once the device's address is known.
+    onResolved: async (d, ctx) => {
+      await streamServer.prepareRoute(d.host).catch((err: Error) => ctx.log.warn({ err: err.message }, 'no route to the device; using the first LAN address'));
+    },
+  });
 
   const media = createMediaDrivers({
     registry,

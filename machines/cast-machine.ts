@@ -3,11 +3,11 @@
 // gets a new LOAD on the same connection; a lost connection is re-dialled and re-joined without a
 // LOAD when our session still plays; another app is waited out (onOtherApp: wait) or replaced.
 // Retries are visible states with `after` delays; the restart budget is counted over a window.
-import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+// The connection is a resource of the `connected` state: leaving that state closes the socket.
+import { assign, fromCallback, fromPromise, raise, sendParent, sendTo, setup } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
-import type { CastConnection, CastDrift, Components, ExitInfo, ResolvedDevice } from './components.js';
+import { otherAppOf, type CastConnection, type CastDrift, type Components, type ExitInfo, type ResolvedDevice, type StartContext } from './components.js';
 import type { Logger } from './log.js';
-import { PagecastError } from './errors.js';
 
 /** What the spec actor hands the cast: the stream it holds. */
 export interface StreamLease {
@@ -16,13 +16,18 @@ export interface StreamLease {
   url(deviceHost: string): string;
 }
 
-export interface CastMachineInput {
+/** What the spec actor and the cast actor it holds are both given. */
+export interface SpecScope {
   name: string;
   spec: CastSpec;
-  lease: StreamLease;
   components: Components;
   log: Logger;
+  /** The clock: budgets, drift times and proof of life read it, so a simulated clock moves them all. */
   now: () => number;
+}
+
+export interface CastMachineInput extends SpecScope {
+  lease: StreamLease;
 }
 
 export type CastEvent =
@@ -33,6 +38,9 @@ export type CastEvent =
   | { type: 'SPEC_UPDATED'; spec: CastSpec; reload: boolean }
   | { type: 'STOP' };
 
+/** What the cast tells its parent, the spec actor. */
+export type CastNotice = { type: 'CAST_CHANGED'; state: 'playing' | 'ended' };
+
 export interface DriftRecord {
   reason: string;
   message?: string;
@@ -41,6 +49,7 @@ export interface DriftRecord {
 
 interface CastContext extends CastMachineInput {
   device?: ResolvedDevice;
+  /** The open connection, owned by the `connection` actor (or by the graceful stop it hands it to). */
   conn?: CastConnection;
   attempt: number; // consecutive failures, for backoff
   restarts: number[]; // times of repaired drifts, for the budget
@@ -54,12 +63,18 @@ interface CastContext extends CastMachineInput {
   playingSince?: number;
 }
 
-const CC_OTHER_APP = 'OTHER_APP_RUNNING';
+/** Tells the `connection` actor that a graceful stop takes the socket over. */
+type HandOver = { type: 'HAND_OVER' };
+
 /** Three 2 s target durations, and a second of slack for the device's refresh timing. */
 const STALL_AFTER_MS = 7000;
+/** Proof of life is checked when the device's silence would pass STALL_AFTER_MS, at most once a second. */
+const PROOF_OF_LIFE_MIN_MS = 1000;
 
-function describeDrift(d: CastDrift): DriftRecord {
-  const at = new Date().toISOString();
+const isoAt = (ms: number) => new Date(ms).toISOString();
+
+function describeDrift(d: CastDrift, now: number): DriftRecord {
+  const at = isoAt(now);
   switch (d.type) {
     case 'IDLE':
       return { reason: `Idle${cap(d.idleReason)}`, message: d.detailedErrorCode ? `device went IDLE (${d.idleReason}, error ${d.detailedErrorCode})` : `device went IDLE (${d.idleReason})`, at };
@@ -88,6 +103,14 @@ function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+// An invoked step's done or error payload; setup()'s event type lists only the machine's own events.
+const outputOf = <T>(event: unknown): T => (event as { output: T }).output;
+const errorOf = (event: unknown): unknown => (event as { error: unknown }).error;
+
+function stepContext(ctx: CastContext, signal: AbortSignal): StartContext {
+  return { signal, log: ctx.log, report: () => undefined };
+}
+
 function backoffDelay(ctx: CastContext): number {
   const { initial, max } = ctx.spec.spec.policy.backoff;
   return Math.min(max, initial * 2 ** Math.max(0, ctx.attempt - 1));
@@ -97,6 +120,18 @@ function budgetSpent(ctx: CastContext): boolean {
   const { count, window } = ctx.spec.spec.policy.maxRestarts;
   const since = ctx.now() - window;
   return ctx.restarts.filter((t) => t >= since).length >= count;
+}
+
+/**
+ * Proof of life from the server side: how long the device has fetched neither playlist nor
+ * segment, counted from when it began playing. Undefined while it has fetched nothing at all.
+ */
+function fetchSilenceMs(ctx: CastContext): number | undefined {
+  const host = ctx.device!.host;
+  const stats = ctx.components.streams.fetches(ctx.lease.streamId).find((f) => f.client === host || f.client === `::ffff:${host}`);
+  if (!stats) return undefined;
+  const last = Math.max(ctx.playingSince ?? 0, Date.parse(stats.lastPlaylistAt ?? '') || 0, Date.parse(stats.lastSegmentAt ?? '') || 0);
+  return ctx.now() - last;
 }
 
 /** Drift that a person caused on purpose or that ends our session: subject to onDeviceIdle. */
@@ -115,66 +150,50 @@ export const castMachine = setup({
     input: {} as CastMachineInput,
   },
   actors: {
-    resolve: fromPromise<ResolvedDevice, CastContext>(({ input, signal }) =>
-      input.components.cast.resolve(input.spec.spec.device, { signal, log: input.log, report: () => undefined }),
-    ),
-    connect: fromPromise<CastConnection, CastContext>(({ input, signal }) =>
-      input.components.cast.connect(input.device!, { signal, log: input.log, report: () => undefined }),
-    ),
-    launch: fromPromise<{ joined: boolean }, CastContext>(async ({ input }) => {
-      const conn = input.conn!;
-      const takeover = input.spec.spec.policy.onOtherApp === 'takeover';
-      const r = conn.receiver();
-      if (!takeover && isForeignApp(r.appId) && r.sessionId && !r.isIdleScreen) {
-        throw new PagecastError('CAST_REQUEST_FAILED', `${CC_OTHER_APP}:${r.appId}`);
-      }
+    resolve: fromPromise<ResolvedDevice, CastContext>(({ input, signal }) => input.components.cast.resolve(input.spec.spec.device, stepContext(input, signal))),
+    // Until it resolves the connection is the step's: an abort closes it.
+    connect: fromPromise<CastConnection, CastContext>(({ input, signal }) => input.components.cast.connect(input.device!, stepContext(input, signal))),
+    // Owns the connection while the cast is connected: forwards its drift, and closes it when
+    // the state is left, unless a graceful stop has taken it over.
+    connection: fromCallback<HandOver, { conn: CastConnection }>(({ input, sendBack, receive }) => {
+      const { conn } = input;
+      let handedOver = false;
+      const off = conn.onDrift((drift) => sendBack({ type: 'DRIFT', drift }));
+      receive(() => {
+        handedOver = true;
+      });
+      return () => {
+        off();
+        if (!handedOver) conn.close();
+      };
+    }),
+    launch: fromPromise<{ joined: boolean }, CastContext>(({ input }) => {
       const expectUrl = input.lease.servable() ? input.lease.url(input.device!.host) : undefined;
-      return conn.launch({ takeover, expectUrl });
+      return input.conn!.launch({ takeover: input.spec.spec.policy.onOtherApp === 'takeover', expectUrl });
     }),
-    load: fromPromise<void, CastContext>(async ({ input }) => {
+    load: fromPromise<void, CastContext>(({ input }) => {
       const s = input.spec.spec;
-      await input.conn!.load({ url: input.lease.url(input.device!.host), mode: s.mode, title: s.title ?? input.name });
+      return input.conn!.load({ url: input.lease.url(input.device!.host), mode: s.mode, title: s.title ?? input.name });
     }),
+    // Not cut short by an abort: a graceful stop ends in close() within the request timeouts anyway.
     stopCast: fromPromise<void, CastContext>(async ({ input }) => {
       await input.conn?.stop();
-    }),
-    // Proof of life from the server side: a device that says PLAYING but has fetched neither
-    // playlist nor segment for three target durations is stalled.
-    proofOfLife: fromCallback<CastEvent, CastContext>(({ input, sendBack }) => {
-      const host = input.device!.host;
-      const since = input.now();
-      const timer = setInterval(() => {
-        const stats = input.components.streams.fetches(input.lease.streamId).find((f) => f.client === host || f.client === `::ffff:${host}`);
-        if (!stats) return;
-        const last = Math.max(since, Date.parse(stats.lastPlaylistAt ?? '') || 0, Date.parse(stats.lastSegmentAt ?? '') || 0);
-        const silent = input.now() - last;
-        if (silent > STALL_AFTER_MS) {
-          sendBack({ type: 'DRIFT', drift: { type: 'STALLED', message: `the device says PLAYING but has fetched nothing for ${Math.round(silent / 1000)} s` } });
-        }
-      }, 1000);
-      return () => clearInterval(timer);
-    }),
-    watch: fromCallback<CastEvent, CastContext>(({ input, sendBack }) => {
-      const off = input.conn!.onDrift((drift) => sendBack({ type: 'DRIFT', drift }));
-      return off;
     }),
   },
   delays: {
     backoff: ({ context }) => backoffDelay(context),
     pollDevice: 5000,
+    // Wake when the silence would pass the limit, not on a fixed tick.
+    proofOfLife: ({ context }) => {
+      const silent = fetchSilenceMs(context);
+      return silent === undefined ? STALL_AFTER_MS : Math.max(PROOF_OF_LIFE_MIN_MS, STALL_AFTER_MS + 1 - silent);
+    },
   },
   guards: {
     streamServable: ({ context }) => context.lease.servable(),
-    joined: ({ event }) => (event as unknown as { output: { joined: boolean } }).output.joined,
-    // Our own pre-check, or the sender's launch() refusing to take the device from another app.
-    otherAppError: ({ event }) => {
-      const err = (event as unknown as { error: unknown }).error as { otherApp?: unknown } | undefined;
-      return errMessage(err).startsWith(CC_OTHER_APP) || (typeof err === 'object' && err !== null && err.otherApp !== undefined);
-    },
-    deviceFree: ({ context }) => {
-      const r = context.conn?.receiver();
-      return !r || !isForeignApp(r.appId) || r.isIdleScreen;
-    },
+    joined: ({ event }) => outputOf<{ joined: boolean }>(event).joined,
+    deviceBusy: ({ event }) => otherAppOf(errorOf(event)) !== undefined,
+    deviceFree: ({ context }) => !context.conn?.otherApp(),
     connectionLost: ({ event }) => event.type === 'DRIFT' && event.drift.type === 'CONNECTION_LOST',
     standbyOn: ({ event }) => event.type === 'DRIFT' && event.drift.type === 'STANDBY' && event.drift.standby,
     standbyOff: ({ event }) => event.type === 'DRIFT' && event.drift.type === 'STANDBY' && !event.drift.standby,
@@ -184,25 +203,48 @@ export const castMachine = setup({
     idleTeardown: ({ context, event }) =>
       event.type === 'DRIFT' && isIdleKind(event.drift) && context.spec.spec.policy.onDeviceIdle === 'teardown',
     encoderTeardown: ({ context }) => context.spec.spec.policy.onEncoderExit === 'teardown',
+    reloadRequested: ({ event }) => event.type === 'SPEC_UPDATED' && event.reload,
+    fetchesStalled: ({ context }) => (fetchSilenceMs(context) ?? 0) > STALL_AFTER_MS,
   },
   actions: {
+    recordDevice: assign({ device: ({ event }) => outputOf<ResolvedDevice>(event), lastError: undefined }),
+    recordConnection: assign({ conn: ({ event }) => outputOf<CastConnection>(event), lastError: undefined }),
+    dropConnection: assign({ conn: undefined }),
+    recordError: assign(({ event }, { step }: { step: NonNullable<CastContext['lastErrorStep']> }) => ({
+      lastError: errMessage(errorOf(event)),
+      lastErrorStep: step,
+    })),
+    failAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+    // The address may have changed: look the device up again next time.
+    forgetDevice: ({ context }) => context.components.cast.forget(context.spec.spec.device),
     recordDrift: assign({
-      lastDrift: ({ event }) => (event.type === 'DRIFT' ? describeDrift(event.drift) : undefined),
+      lastDrift: ({ context, event }) => (event.type === 'DRIFT' ? describeDrift(event.drift, context.now()) : undefined),
     }),
     recordEncoderExit: assign({
-      lastDrift: ({ event }) =>
-        event.type === 'ENCODER_EXITED' ? { reason: 'EncoderExited', message: event.info.message ?? event.info.reason, at: new Date().toISOString() } : undefined,
+      lastDrift: ({ context, event }) =>
+        event.type === 'ENCODER_EXITED' ? { reason: 'EncoderExited', message: event.info.message ?? event.info.reason, at: isoAt(context.now()) } : undefined,
     }),
     countRestart: assign({
       restarts: ({ context }) => [...context.restarts.filter((t) => t >= context.now() - context.spec.spec.policy.maxRestarts.window), context.now()],
       restartCount: ({ context }) => context.restartCount + 1,
       attempt: ({ context }) => context.attempt + 1,
     }),
-    failAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
-    closeConnection: ({ context }) => context.conn?.close(),
-    // The spec actor is the parent; a cast machine run on its own (tests) has none.
-    notifyPlaying: ({ self }) => parentOf(self)?.send({ type: 'CAST_CHANGED', state: 'playing' }),
-    notifyEnded: ({ self }) => parentOf(self)?.send({ type: 'CAST_CHANGED', state: 'ended' }),
+    enterStandby: assign({ standby: true }),
+    leaveStandby: assign({ standby: false }),
+    updateSpec: assign({ spec: ({ context, event }) => (event.type === 'SPEC_UPDATED' ? event.spec : context.spec) }),
+    changeStream: assign({ lease: ({ context, event }) => (event.type === 'STREAM_CHANGED' ? event.lease : context.lease) }),
+    countLoad: assign({ loads: ({ context }) => context.loads + 1 }),
+    markPlaying: assign({ playingSince: ({ context }) => context.now(), lastError: undefined, attempt: 0 }),
+    clearPlayingSince: assign({ playingSince: undefined }),
+    noteBusyApp: assign({ busyWith: ({ context }) => context.conn?.otherApp()?.appId }),
+    clearBusyApp: assign({ busyWith: undefined }),
+    raiseStalled: raise(({ context }) => ({
+      type: 'DRIFT' as const,
+      drift: { type: 'STALLED' as const, message: `the device says PLAYING but has fetched nothing for ${Math.round((fetchSilenceMs(context) ?? 0) / 1000)} s` },
+    })),
+    handOverConnection: sendTo('connection', { type: 'HAND_OVER' } satisfies HandOver),
+    notifyPlaying: sendParent({ type: 'CAST_CHANGED', state: 'playing' } satisfies CastNotice),
+    notifyEnded: sendParent({ type: 'CAST_CHANGED', state: 'ended' } satisfies CastNotice),
   },
 }).createMachine({
   id: 'cast',
@@ -210,84 +252,61 @@ export const castMachine = setup({
   initial: 'resolving',
   on: {
     STOP: '.stopping',
-    SPEC_UPDATED: { actions: assign({ spec: ({ event }) => event.spec }) },
-    STREAM_CHANGED: { actions: assign({ lease: ({ event }) => event.lease }) },
+    SPEC_UPDATED: { actions: 'updateSpec' },
+    STREAM_CHANGED: { actions: 'changeStream' },
   },
   states: {
     resolving: {
       invoke: {
         src: 'resolve',
         input: ({ context }) => context,
-        onDone: { target: 'connecting', actions: assign({ device: ({ event }) => event.output, lastError: undefined }) },
-        onError: {
-          target: 'retrying',
-          actions: [assign({ lastError: ({ event }) => errMessage(event.error), lastErrorStep: 'resolve' }), 'failAttempt'],
-        },
+        onDone: { target: 'connecting', actions: 'recordDevice' },
+        onError: { target: 'retrying', actions: [{ type: 'recordError', params: { step: 'resolve' } }, 'failAttempt'] },
       },
     },
     connecting: {
       invoke: {
         src: 'connect',
         input: ({ context }) => context,
-        onDone: { target: 'connected', actions: assign({ conn: ({ event }) => event.output, lastError: undefined }) },
-        onError: {
-          target: 'retrying',
-          actions: [
-            assign({ lastError: ({ event }) => errMessage(event.error), lastErrorStep: 'connect' }),
-            'failAttempt',
-            // The address may have changed: look the device up again next time.
-            ({ context }) => context.components.cast.forget(context.spec.spec.device),
-          ],
-        },
+        onDone: { target: 'connected', actions: 'recordConnection' },
+        onError: { target: 'retrying', actions: [{ type: 'recordError', params: { step: 'connect' } }, 'failAttempt', 'forgetDevice'] },
       },
     },
     retrying: {
-      entry: assign({ conn: undefined }),
+      entry: 'dropConnection',
       after: { backoff: 'resolving' },
     },
     connected: {
-      invoke: { src: 'watch', input: ({ context }) => context },
+      invoke: { id: 'connection', src: 'connection', input: ({ context }) => ({ conn: context.conn! }) },
       initial: 'launching',
       on: {
+        STOP: '.handingOverToStop',
         DRIFT: [
-          {
-            guard: 'connectionLost',
-            target: 'retrying',
-            actions: ['recordDrift', 'failAttempt', 'closeConnection', ({ context }) => context.components.cast.forget(context.spec.spec.device)],
-          },
-          { guard: 'standbyOn', target: '.standby', actions: ['recordDrift', assign({ standby: true })] },
-          { guard: 'standbyOff', target: '.recovering', actions: ['recordDrift', assign({ standby: false })] },
+          { guard: 'connectionLost', target: 'retrying', actions: ['recordDrift', 'failAttempt', 'forgetDevice'] },
+          { guard: 'standbyOn', target: '.standby', actions: ['recordDrift', 'enterStandby'] },
+          { guard: 'standbyOff', target: '.recovering', actions: ['recordDrift', 'leaveStandby'] },
           { guard: 'otherSenderWait', target: '.waitingDevice', actions: 'recordDrift' },
-          { guard: 'idleTeardown', target: 'tornDown', actions: 'recordDrift' },
+          { guard: 'idleTeardown', target: '.handingOverToTeardown', actions: 'recordDrift' },
           { guard: 'budgetSpent', target: 'failed', actions: 'recordDrift' },
           { target: '.recovering', actions: ['recordDrift', 'countRestart'] },
         ],
         ENCODER_EXITED: [
-          { guard: 'encoderTeardown', target: 'tornDown', actions: 'recordEncoderExit' },
+          { guard: 'encoderTeardown', target: '.handingOverToTeardown', actions: 'recordEncoderExit' },
           { guard: 'budgetSpent', target: 'failed', actions: 'recordEncoderExit' },
           { actions: ['recordEncoderExit', 'countRestart'] },
         ],
-        STREAM_CHANGED: { target: '.awaitingStream', actions: assign({ lease: ({ event }) => event.lease }) },
-        SPEC_UPDATED: [
-          { guard: ({ event }) => event.reload, target: '.awaitingStream', actions: assign({ spec: ({ event }) => event.spec }) },
-          { actions: assign({ spec: ({ event }) => event.spec }) },
-        ],
+        STREAM_CHANGED: { target: '.awaitingStream', actions: 'changeStream' },
+        SPEC_UPDATED: [{ guard: 'reloadRequested', target: '.awaitingStream', actions: 'updateSpec' }, { actions: 'updateSpec' }],
       },
       states: {
         launching: {
           invoke: {
             src: 'launch',
             input: ({ context }) => context,
-            onDone: [
-              { guard: 'joined', target: 'playing' },
-              { target: 'awaitingStream' },
-            ],
+            onDone: [{ guard: 'joined', target: 'playing' }, { target: 'awaitingStream' }],
             onError: [
-              { guard: 'otherAppError', target: 'waitingDevice' },
-              {
-                target: 'recovering',
-                actions: [assign({ lastError: ({ event }) => errMessage(event.error), lastErrorStep: 'launch' }), 'failAttempt'],
-              },
+              { guard: 'deviceBusy', target: 'waitingDevice' },
+              { target: 'recovering', actions: [{ type: 'recordError', params: { step: 'launch' } }, 'failAttempt'] },
             ],
           },
         },
@@ -296,53 +315,54 @@ export const castMachine = setup({
           on: { STREAM_SERVABLE: 'loading' },
         },
         loading: {
-          entry: assign({ loads: ({ context }) => context.loads + 1 }),
+          entry: 'countLoad',
           invoke: {
             src: 'load',
             input: ({ context }) => context,
             onDone: { target: 'playing' },
-            onError: {
-              target: 'recovering',
-              actions: [assign({ lastError: ({ event }) => errMessage(event.error), lastErrorStep: 'load' }), 'failAttempt'],
-            },
+            onError: { target: 'recovering', actions: [{ type: 'recordError', params: { step: 'load' } }, 'failAttempt'] },
           },
         },
         playing: {
-          invoke: { src: 'proofOfLife', input: ({ context }) => context },
-          entry: [assign({ playingSince: ({ context }) => context.now(), lastError: undefined, attempt: 0 }), 'notifyPlaying'],
-          exit: assign({ playingSince: undefined }),
+          entry: ['markPlaying', 'notifyPlaying'],
+          exit: 'clearPlayingSince',
+          initial: 'checkingFetches',
+          states: {
+            // PLAYING but no playlist or segment fetched from the device's address for longer
+            // than STALL_AFTER_MS: the device is stalled, whatever it says.
+            checkingFetches: {
+              after: {
+                proofOfLife: [{ guard: 'fetchesStalled', actions: 'raiseStalled' }, { target: 'checkingFetches', reenter: true }],
+              },
+            },
+          },
         },
         recovering: {
           after: { backoff: 'launching' },
         },
         waitingDevice: {
-          entry: assign({ busyWith: ({ context }) => context.conn?.receiver().appId }),
-          exit: assign({ busyWith: undefined }),
+          entry: 'noteBusyApp',
+          exit: 'clearBusyApp',
           after: {
             pollDevice: [{ guard: 'deviceFree', target: 'launching' }, { target: 'waitingDevice', reenter: true }],
           },
         },
         standby: {},
+        // A graceful stop still needs the socket once `connected` is left. These passing steps
+        // tell the connection actor so first: XState delivers what is sent to an invoked actor
+        // before it stops that actor.
+        handingOverToStop: { entry: 'handOverConnection', always: '#cast.stopping' },
+        handingOverToTeardown: { entry: 'handOverConnection', always: '#cast.tornDown' },
       },
     },
-    failed: { entry: ['closeConnection', assign({ conn: undefined }), 'notifyEnded'] },
+    failed: { entry: ['dropConnection', 'notifyEnded'] },
     tornDown: {
       invoke: { src: 'stopCast', input: ({ context }) => context, onDone: 'ended', onError: 'ended' },
     },
-    ended: { entry: [assign({ conn: undefined }), 'notifyEnded'] },
+    ended: { entry: ['dropConnection', 'notifyEnded'] },
     stopping: {
       invoke: { src: 'stopCast', input: ({ context }) => context, onDone: 'stopped', onError: 'stopped' },
     },
-    stopped: { type: 'final', entry: assign({ conn: undefined }) },
+    stopped: { type: 'final', entry: 'dropConnection' },
   },
 });
-
-function parentOf(self: AnyActorRef): AnyActorRef | undefined {
-  return (self as AnyActorRef & { _parent?: AnyActorRef })._parent;
-}
-
-const DMR = 'CC1AD845';
-const BACKDROP = 'E8C28D3C';
-function isForeignApp(appId: string | undefined): boolean {
-  return appId !== undefined && appId !== DMR && appId !== BACKDROP;
-}

@@ -2,9 +2,10 @@
 // implementations live next to them in machines/, the stand-ins in test/stand-ins/.
 import type { DeviceRef, StreamMode } from '../specs/schema.js';
 import type { StreamInput } from '../specs/identity.js';
+import type { Logger } from './log.js';
+import { PagecastError } from './errors.js';
 
 export type { StreamInput };
-import type { Logger } from './log.js';
 
 /** How a process or connection ended. `reason` is one short machine-readable word. */
 export interface ExitInfo {
@@ -124,20 +125,57 @@ export interface CastLoad {
   title: string;
 }
 
+/** An app of another sender on the device: neither the Default Media Receiver nor the ambient screen. */
+export interface OtherApp {
+  appId: string;
+  displayName?: string;
+}
+
 /** One TLS connection to a device, with our Default Media Receiver session on it. */
 export interface CastConnection {
   readonly device: ResolvedDevice;
   /** The app running on the device right now, as last reported. */
   receiver(): { appId?: string; sessionId?: string; isIdleScreen: boolean; isStandBy: boolean; isActiveInput: boolean };
+  /** Another sender's app holding the device, as last reported: the one test of "device busy". */
+  otherApp(): OtherApp | undefined;
   media(): MediaState | undefined;
-  /** Launch the DMR, or join our session if it still runs. Returns true when it joined a session already playing `url`. */
+  /**
+   * Launch the DMR, or join our session if it still runs. Returns true when it joined a session
+   * already playing `url`. With the device busy and `takeover: false` it launches nothing and
+   * rejects with deviceBusyError() (see otherAppOf()).
+   */
   launch(opts: { takeover: boolean; expectUrl?: string }): Promise<{ joined: boolean }>;
   load(media: CastLoad): Promise<void>;
-  /** Media STOP, receiver STOP of our session, then close. */
+  /** Media STOP, receiver STOP of our session, then close. Calling it again returns the same stop. */
   stop(): Promise<void>;
   /** Close the socket, leaving whatever plays playing. */
   close(): void;
   onDrift(listener: (d: CastDrift) => void): () => void;
+}
+
+/** Fields that classify a failed cast request, on the PagecastError it rejects with. */
+export interface CastFailure {
+  /** The device's error reply type, e.g. LOAD_FAILED, or OTHER_APP when launch found the device busy. */
+  replyType?: string;
+  reason?: string;
+  detailedErrorCode?: number;
+  /** Set when launch() refused to take the device from another app (takeover: false). */
+  otherApp?: OtherApp;
+}
+
+export type CastRequestError = PagecastError & CastFailure;
+
+/** What launch() rejects with when another app holds the device and takeover is off. */
+export function deviceBusyError(app: OtherApp, source: string): CastRequestError {
+  return Object.assign(new PagecastError('CAST_REQUEST_FAILED', `${source} is busy: ${app.displayName ?? app.appId} is running`, { source }), {
+    replyType: 'OTHER_APP',
+    otherApp: { appId: app.appId, displayName: app.displayName },
+  });
+}
+
+/** The other app, when a launch() rejection says the device is busy. */
+export function otherAppOf(err: unknown): OtherApp | undefined {
+  return err instanceof PagecastError ? (err as CastRequestError).otherApp : undefined;
 }
 
 export interface CastDriver {

@@ -4,10 +4,9 @@
 // released (the stream stops when its last cast lets go).
 import { assign, sendTo, setup, type ActorRefFrom } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
-import type { SpecChanges } from '../specs/identity.js';
-import type { Components, ExitInfo } from './components.js';
-import { castMachine, type StreamLease } from './cast-machine.js';
-import type { Logger } from './log.js';
+import { deviceKeyOf, type SpecChanges } from '../specs/identity.js';
+import type { ExitInfo } from './components.js';
+import { castMachine, type CastMachineInput, type CastNotice, type SpecScope, type StreamLease } from './cast-machine.js';
 
 /** What the reconciler decided for a spec: play, or why not. */
 export type Role = 'play' | 'scheduled' | 'suspended' | 'preempted' | 'conflict';
@@ -30,22 +29,17 @@ export interface StreamLeases {
   release(lease: HeldLease, holder: string): void;
 }
 
-export interface SpecMachineInput {
-  name: string;
-  spec: CastSpec;
+export interface SpecMachineInput extends SpecScope {
   generation: string;
   assignment: Assignment;
-  components: Components;
   leases: StreamLeases;
-  log: Logger;
-  now: () => number;
 }
 
 export type SpecEvent =
   | { type: 'ASSIGN'; assignment: Assignment }
   | { type: 'UPDATE'; spec: CastSpec; generation: string; assignment: Assignment; changes: SpecChanges }
   | { type: 'STOP' }
-  | { type: 'CAST_CHANGED'; state: 'playing' | 'ended' }
+  | CastNotice
   | { type: 'STREAM_NOTICE'; streamId: string; notice: StreamNotice };
 
 interface SpecContext extends SpecMachineInput {
@@ -58,6 +52,15 @@ interface SpecContext extends SpecMachineInput {
 
 const plays = (a: Assignment) => a.role === 'play';
 
+/** The cast actor's input: the spec's scope and the stream it holds. */
+function castInput({ name, spec, components, log, now, lease }: SpecContext): CastMachineInput {
+  return { name, spec, components, log, now, lease: lease! };
+}
+
+function exitInfoOf(event: SpecEvent): ExitInfo {
+  return event.type === 'STREAM_NOTICE' && event.notice.type === 'componentExited' ? event.notice.info : { reason: 'unknown' };
+}
+
 export const specMachine = setup({
   types: {
     context: {} as SpecContext,
@@ -69,11 +72,20 @@ export const specMachine = setup({
   },
   guards: {
     plays: ({ context }) => plays(context.assignment),
+    assignedSuspended: ({ context }) => context.assignment.role === 'suspended',
+    assignedScheduled: ({ context }) => context.assignment.role === 'scheduled',
     stopsPlaying: ({ event }) => (event.type === 'ASSIGN' || event.type === 'UPDATE') && !plays(event.assignment),
     removing: ({ context }) => context.removing,
-    recast: ({ context }) => context.recast,
+    // A device change re-casts on the same stream.
+    recastHere: ({ context }) => context.recast && plays(context.assignment),
     needsRecast: ({ context, event }) =>
-      event.type === 'UPDATE' && (event.changes.cast && deviceChanged(context.spec, event.spec) || context.castEnded),
+      event.type === 'UPDATE' && ((event.changes.cast && deviceKeyOf(context.spec.spec.device) !== deviceKeyOf(event.spec.spec.device)) || context.castEnded),
+    streamChanged: ({ event }) => event.type === 'UPDATE' && event.changes.stream,
+    // Notices from a stream being replaced are not the cast's business.
+    staleNotice: ({ context, event }) => event.type === 'STREAM_NOTICE' && event.streamId !== context.lease?.streamId,
+    servableNotice: ({ event }) => event.type === 'STREAM_NOTICE' && event.notice.type === 'servable',
+    encoderExitNotice: ({ event }) => event.type === 'STREAM_NOTICE' && event.notice.type === 'componentExited' && event.notice.component === 'encoder',
+    castPlaying: ({ event }) => event.type === 'CAST_CHANGED' && event.state === 'playing',
   },
   actions: {
     acquire: assign({
@@ -89,119 +101,86 @@ export const specMachine = setup({
       if (context.oldLease) context.leases.release(context.oldLease, context.name);
       return { oldLease: undefined };
     }),
+    // A new stream for the same cast: the old one is kept until the device plays the new one.
+    switchStream: assign(({ context, event, self }) => {
+      if (event.type !== 'UPDATE') return {};
+      const next = acquireFor(context, event.spec, self);
+      if (context.oldLease) context.leases.release(context.oldLease, context.name);
+      return { spec: event.spec, generation: event.generation, assignment: event.assignment, oldLease: context.lease, lease: next };
+    }),
+    takeAssignment: assign({
+      assignment: ({ context, event }) => (event.type === 'ASSIGN' || event.type === 'UPDATE' ? event.assignment : context.assignment),
+    }),
+    takeUpdate: assign(({ event }) => (event.type === 'UPDATE' ? { spec: event.spec, generation: event.generation, assignment: event.assignment } : {})),
+    markRemoving: assign({ removing: true }),
+    markRecast: assign({ recast: true }),
+    clearRecast: assign({ recast: false }),
+    markCastEnded: assign({ castEnded: true }),
+    stopCast: sendTo('cast', { type: 'STOP' }),
+    forwardServable: sendTo('cast', { type: 'STREAM_SERVABLE' }),
+    forwardEncoderExit: sendTo('cast', ({ event }) => ({ type: 'ENCODER_EXITED' as const, info: exitInfoOf(event) })),
+    announceStream: sendTo('cast', ({ context }) => ({ type: 'STREAM_CHANGED' as const, lease: context.lease! })),
+    // A stream change re-LOADs anyway; otherwise a cast change (e.g. the title) asks for one.
+    forwardSpec: sendTo('cast', ({ context, event }) => ({
+      type: 'SPEC_UPDATED' as const,
+      spec: context.spec,
+      reload: event.type === 'UPDATE' && event.changes.cast && !event.changes.stream,
+    })),
   },
 }).createMachine({
   id: 'spec',
   context: ({ input }) => ({ ...input, removing: false, recast: false, castEnded: false }),
   initial: 'route',
   on: {
-    STOP: { target: '.released', actions: assign({ removing: true }) },
+    STOP: { target: '.released', actions: 'markRemoving' },
   },
   states: {
     route: {
       always: [
         { guard: 'removing', target: 'stopped' },
         { guard: 'plays', target: 'active' },
-        { guard: ({ context }) => context.assignment.role === 'suspended', target: 'suspended' },
-        { guard: ({ context }) => context.assignment.role === 'scheduled', target: 'scheduled' },
+        { guard: 'assignedSuspended', target: 'suspended' },
+        { guard: 'assignedScheduled', target: 'scheduled' },
         { target: 'preempted' },
       ],
     },
-    scheduled: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
-    suspended: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
-    preempted: { on: { ASSIGN: reroute(), UPDATE: rerouteUpdate() } },
+    scheduled: notPlaying(),
+    suspended: notPlaying(),
+    preempted: notPlaying(),
     active: {
       entry: 'acquire',
-      invoke: [
-        {
-          id: 'cast',
-          src: 'cast',
-          input: ({ context }) => ({
-            name: context.name,
-            spec: context.spec,
-            lease: context.lease!,
-            components: context.components,
-            log: context.log,
-            now: context.now,
-          }),
-          onDone: { target: 'released' },
-        },
-      ],
+      invoke: { id: 'cast', src: 'cast', input: ({ context }) => castInput(context), onDone: { target: 'released' } },
       on: {
-        STOP: { target: '.stopping', actions: [assign({ removing: true }), sendTo('cast', { type: 'STOP' })] },
+        STOP: { target: '.stopping', actions: ['markRemoving', 'stopCast'] },
         STREAM_NOTICE: [
-          // Notices from a stream being replaced are not the cast's business.
-          { guard: ({ context, event }) => event.streamId !== context.lease?.streamId },
-          {
-            guard: ({ event }) => event.notice.type === 'servable',
-            actions: sendTo('cast', { type: 'STREAM_SERVABLE' }),
-          },
-          {
-            guard: ({ event }) => event.notice.type === 'componentExited' && event.notice.component === 'encoder',
-            actions: sendTo('cast', ({ event }) => ({
-              type: 'ENCODER_EXITED' as const,
-              info: (event as Extract<SpecEvent, { type: 'STREAM_NOTICE' }>).notice.type === 'componentExited'
-                ? ((event as { notice: { info: ExitInfo } }).notice.info)
-                : { reason: 'unknown' },
-            })),
-          },
+          { guard: 'staleNotice' },
+          { guard: 'servableNotice', actions: 'forwardServable' },
+          { guard: 'encoderExitNotice', actions: 'forwardEncoderExit' },
         ],
         CAST_CHANGED: [
-          { guard: ({ event }) => event.state === 'playing', actions: 'releaseOld' },
+          { guard: 'castPlaying', actions: 'releaseOld' },
           // A cast that ended (teardown policy) or failed (budget spent) frees the stream.
-          { actions: ['releaseAll', assign({ castEnded: true })] },
+          { actions: ['releaseAll', 'markCastEnded'] },
         ],
       },
       initial: 'running',
       states: {
         running: {
           on: {
-            ASSIGN: [
-              { guard: 'stopsPlaying', target: 'stopping', actions: [assign({ assignment: ({ event }) => event.assignment }), sendTo('cast', { type: 'STOP' })] },
-              { actions: assign({ assignment: ({ event }) => event.assignment }) },
-            ],
+            ASSIGN: [{ guard: 'stopsPlaying', target: 'stopping', actions: ['takeAssignment', 'stopCast'] }, { actions: 'takeAssignment' }],
             UPDATE: [
-              {
-                guard: 'stopsPlaying',
-                target: 'stopping',
-                actions: [assignUpdate(), sendTo('cast', { type: 'STOP' })],
-              },
-              {
-                guard: 'needsRecast',
-                target: 'stopping',
-                actions: [assignUpdate(), assign({ recast: true }), sendTo('cast', { type: 'STOP' })],
-              },
-              {
-                guard: ({ event }) => event.changes.stream,
-                actions: [
-                  assign(({ context, event, self }) => {
-                    const e = event as Extract<SpecEvent, { type: 'UPDATE' }>;
-                    const next = acquireFor(context, e.spec, self);
-                    if (context.oldLease) context.leases.release(context.oldLease, context.name);
-                    return { spec: e.spec, generation: e.generation, assignment: e.assignment, oldLease: context.lease, lease: next };
-                  }),
-                  sendTo('cast', ({ context }) => ({ type: 'STREAM_CHANGED' as const, lease: context.lease! })),
-                  sendTo('cast', ({ context }) => ({ type: 'SPEC_UPDATED' as const, spec: context.spec, reload: false })),
-                ],
-              },
-              {
-                actions: [
-                  assignUpdate(),
-                  sendTo('cast', ({ context, event }) => ({
-                    type: 'SPEC_UPDATED' as const,
-                    spec: context.spec,
-                    reload: (event as Extract<SpecEvent, { type: 'UPDATE' }>).changes.cast,
-                  })),
-                ],
-              },
+              { guard: 'stopsPlaying', target: 'stopping', actions: ['takeUpdate', 'stopCast'] },
+              { guard: 'needsRecast', target: 'stopping', actions: ['takeUpdate', 'markRecast', 'stopCast'] },
+              { guard: 'streamChanged', actions: ['switchStream', 'announceStream', 'forwardSpec'] },
+              { actions: ['takeUpdate', 'forwardSpec'] },
             ],
           },
         },
         stopping: {
           on: {
             // Late updates while stopping only change what comes next.
-            ASSIGN: { actions: assign({ assignment: ({ event }) => event.assignment }) },
-            UPDATE: { actions: assignUpdate() },
+            ASSIGN: { actions: 'takeAssignment' },
+            UPDATE: { actions: 'takeUpdate' },
           },
         },
       },
@@ -210,27 +189,22 @@ export const specMachine = setup({
       always: [
         { guard: 'removing', target: 'stopped', actions: 'releaseAll' },
         // A device change re-casts on the same stream: keep the lease.
-        { guard: ({ context }) => context.recast && plays(context.assignment), target: 'active', actions: assign({ recast: false }) },
-        { target: 'route', actions: ['releaseAll', assign({ recast: false })] },
+        { guard: 'recastHere', target: 'active', actions: 'clearRecast' },
+        { target: 'route', actions: ['releaseAll', 'clearRecast'] },
       ],
     },
     stopped: { type: 'final', entry: 'releaseAll' },
   },
 });
 
-function reroute() {
-  return { target: 'route' as const, reenter: true, actions: assign<SpecContext, SpecEvent, undefined, SpecEvent, never>(({ event }) => (event.type === 'ASSIGN' ? { assignment: event.assignment } : {})) };
-}
-
-function rerouteUpdate() {
-  return { target: 'route' as const, reenter: true, actions: assignUpdate() };
-}
-
-function assignUpdate() {
-  return assign<SpecContext, SpecEvent, undefined, SpecEvent, never>(({ event }) => {
-    if (event.type !== 'UPDATE') return {};
-    return { spec: event.spec, generation: event.generation, assignment: event.assignment };
-  });
+/** Scheduled, suspended or preempted: any new assignment or spec is routed again. */
+function notPlaying() {
+  return {
+    on: {
+      ASSIGN: { target: 'route', reenter: true, actions: 'takeAssignment' },
+      UPDATE: { target: 'route', reenter: true, actions: 'takeUpdate' },
+    },
+  } as const;
 }
 
 function acquireFor(context: SpecContext, spec: CastSpec, self: { send(e: SpecEvent): void }): HeldLease {
@@ -238,10 +212,6 @@ function acquireFor(context: SpecContext, spec: CastSpec, self: { send(e: SpecEv
   const lease = context.leases.acquire(spec, context.name, (notice) => self.send({ type: 'STREAM_NOTICE', streamId, notice }));
   streamId = lease.streamId;
   return lease;
-}
-
-function deviceChanged(a: CastSpec, b: CastSpec): boolean {
-  return JSON.stringify(a.spec.device) !== JSON.stringify(b.spec.device);
 }
 
 export type SpecActor = ActorRefFrom<typeof specMachine>;

@@ -3,7 +3,7 @@
 // cleanup appends the async stop to the stream's Teardown, so leaving a state stops what it
 // started, innermost first. An encoder exit restarts only the encoder (the playlist continues);
 // a browser exit only the browser; a display exit the whole stream.
-import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type {
   BrowserHandle,
   ComponentReport,
@@ -24,6 +24,8 @@ export interface StreamMachineInput {
   dir: string;
   components: Components;
   log: Logger;
+  /** The clock: report and exit times come from it, so a simulated clock moves them. */
+  now: () => number;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -38,9 +40,11 @@ export type StreamEvent =
   | { type: 'REPORT'; report: ComponentReport }
   | { type: 'STOP' };
 
+type ComponentName = 'display' | 'browser' | 'encoder';
+
 export type StreamEmitted =
   | { type: 'changed' }
-  | { type: 'componentExited'; component: 'display' | 'browser' | 'encoder'; info: ExitInfo };
+  | { type: 'componentExited'; component: ComponentName; info: ExitInfo };
 
 interface StreamContext extends StreamMachineInput {
   teardown: Teardown;
@@ -50,15 +54,24 @@ interface StreamContext extends StreamMachineInput {
   encoder?: EncoderHandle;
   attempts: { display: number; browser: number; encoder: number };
   restarts: number;
-  lastExit?: { component: string; info: ExitInfo; at: string };
+  lastExit?: { component: ComponentName; info: ExitInfo; at: string };
   reports: Record<string, ComponentReport & { at: string }>;
 }
 
 type ComponentInput = { ctx: StreamContext };
 
+/** What else a component's exit takes down: everything runs on the display. */
+const LOST_WITH: Record<ComponentName, Partial<StreamContext>> = {
+  display: { display: undefined, browserReady: false, encoderServable: false, encoder: undefined },
+  browser: { browserReady: false },
+  encoder: { encoderServable: false },
+};
+
+const isoAt = (ms: number) => new Date(ms).toISOString();
+
 /** Wraps a driver's start() as a long-lived callback actor. */
 function component<H extends Running>(
-  name: 'display' | 'browser' | 'encoder',
+  name: ComponentName,
   start: (ctx: StreamContext, sc: StartContext) => Promise<H>,
   onStarted: (h: H, sendBack: (e: EventObject) => void) => EventObject,
   exitedType: string,
@@ -148,6 +161,18 @@ export const streamMachine = setup({
   },
   actions: {
     changed: emit({ type: 'changed' } as const),
+    // One handler for DISPLAY_EXITED, BROWSER_EXITED and ENCODER_EXITED.
+    componentExited: enqueueActions(({ context, event, enqueue }, { component }: { component: ComponentName }) => {
+      const { info } = event as Extract<StreamEvent, { info: ExitInfo }>;
+      enqueue.assign({
+        ...LOST_WITH[component],
+        attempts: { ...context.attempts, [component]: context.attempts[component] + 1 },
+        restarts: context.restarts + 1,
+        lastExit: { component, info, at: isoAt(context.now()) },
+      });
+      enqueue.emit({ type: 'componentExited', component, info });
+      enqueue.emit({ type: 'changed' });
+    }),
   },
 }).createMachine({
   id: 'stream',
@@ -166,7 +191,7 @@ export const streamMachine = setup({
     REPORT: {
       actions: [
         assign({
-          reports: ({ context, event }) => ({ ...context.reports, [event.report.type]: { ...event.report, at: new Date().toISOString() } }),
+          reports: ({ context, event }) => ({ ...context.reports, [event.report.type]: { ...event.report, at: isoAt(context.now()) } }),
         }),
         'changed',
       ],
@@ -176,22 +201,7 @@ export const streamMachine = setup({
     running: {
       invoke: { src: 'display', input: ({ context }) => ({ ctx: context }) },
       on: {
-        DISPLAY_EXITED: {
-          target: 'displayRestarting',
-          actions: [
-            assign({
-              attempts: ({ context }) => ({ ...context.attempts, display: context.attempts.display + 1 }),
-              restarts: ({ context }) => context.restarts + 1,
-              lastExit: ({ event }) => ({ component: 'display', info: event.info, at: new Date().toISOString() }),
-              display: undefined,
-              browserReady: false,
-              encoderServable: false,
-              encoder: undefined,
-            }),
-            emit(({ event }) => ({ type: 'componentExited', component: 'display', info: event.info }) as const),
-            'changed',
-          ],
-        },
+        DISPLAY_EXITED: { target: 'displayRestarting', actions: { type: 'componentExited', params: { component: 'display' } } },
       },
       initial: 'startingDisplay',
       states: {
@@ -226,19 +236,7 @@ export const streamMachine = setup({
                     },
                   },
                   on: {
-                    BROWSER_EXITED: {
-                      target: 'restarting',
-                      actions: [
-                        assign({
-                          browserReady: false,
-                          attempts: ({ context }) => ({ ...context.attempts, browser: context.attempts.browser + 1 }),
-                          restarts: ({ context }) => context.restarts + 1,
-                          lastExit: ({ event }) => ({ component: 'browser', info: event.info, at: new Date().toISOString() }),
-                        }),
-                        emit(({ event }) => ({ type: 'componentExited', component: 'browser', info: event.info }) as const),
-                        'changed',
-                      ],
-                    },
+                    BROWSER_EXITED: { target: 'restarting', actions: { type: 'componentExited', params: { component: 'browser' } } },
                   },
                 },
                 restarting: { after: { browserBackoff: 'run' } },
@@ -272,19 +270,7 @@ export const streamMachine = setup({
                     },
                   },
                   on: {
-                    ENCODER_EXITED: {
-                      target: 'restarting',
-                      actions: [
-                        assign({
-                          encoderServable: false,
-                          attempts: ({ context }) => ({ ...context.attempts, encoder: context.attempts.encoder + 1 }),
-                          restarts: ({ context }) => context.restarts + 1,
-                          lastExit: ({ event }) => ({ component: 'encoder', info: event.info, at: new Date().toISOString() }),
-                        }),
-                        emit(({ event }) => ({ type: 'componentExited', component: 'encoder', info: event.info }) as const),
-                        'changed',
-                      ],
-                    },
+                    ENCODER_EXITED: { target: 'restarting', actions: { type: 'componentExited', params: { component: 'encoder' } } },
                   },
                 },
                 restarting: { after: { encoderBackoff: 'run' } },

@@ -3,28 +3,19 @@
 // (encoder, then browser, then display) and the owner can await the whole chain.
 export class Teardown {
   private tail: Promise<void> = Promise.resolve();
-  private pending = 0;
 
   add(step: () => Promise<unknown> | unknown): void {
-    this.pending++;
     this.tail = this.tail
       .then(() => step())
       .then(
         () => undefined,
         () => undefined, // a failed stop is logged by the component; the chain goes on
-      )
-      .finally(() => {
-        this.pending--;
-      });
+      );
   }
 
   /** Resolves once every step added so far has finished. */
   done(): Promise<void> {
     return this.tail;
-  }
-
-  get busy(): boolean {
-    return this.pending > 0;
   }
 }
 

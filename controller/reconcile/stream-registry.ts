@@ -28,6 +28,8 @@ export interface StreamRegistryOptions {
   log: Logger;
   /** Called whenever any stream's state changes (for status and metrics). */
   onChange?: () => void;
+  /** The clock handed to the stream machines; Date.now unless told otherwise. */
+  now?: () => number;
 }
 
 export class StreamRegistry implements StreamLeases {
@@ -89,7 +91,7 @@ export class StreamRegistry implements StreamLeases {
     const input = streamInputOf(spec);
     this.opts.components.streams.publish(id, dir, input.mode);
     const log = this.opts.log.child({ stream: id });
-    const actor = createActor(streamMachine, { input: { id, input, dir, components: this.opts.components, log } });
+    const actor = createActor(streamMachine, { input: { id, input, dir, components: this.opts.components, log, now: this.opts.now ?? Date.now } });
     const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false };
     actor.on('changed', () => {
       const ctx = actor.getSnapshot().context;

@@ -3,7 +3,17 @@
 import { Client, type Payload } from 'castv2';
 import type { Logger } from '../log.js';
 import { PagecastError } from '../errors.js';
-import type { CastConnection, CastDrift, CastLoad, MediaState, ResolvedDevice } from '../components.js';
+import {
+  deviceBusyError,
+  type CastConnection,
+  type CastDrift,
+  type CastFailure,
+  type CastLoad,
+  type CastRequestError,
+  type MediaState,
+  type OtherApp,
+  type ResolvedDevice,
+} from '../components.js';
 import { castv2Ready, guardFrameSize } from './castv2-ready.js';
 import {
   DEFAULT_MEDIA_RECEIVER,
@@ -14,7 +24,6 @@ import {
   mergeMediaEntry,
   mergeReceiverStatus,
   parseCastJson,
-  type CastApp,
   type Json,
   type MediaEntry,
   type ReceiverState,
@@ -50,23 +59,6 @@ export interface CastConnectOptions {
    */
   ownedSessions?: Set<string>;
   signal?: AbortSignal;
-}
-
-/** Extra fields on the PagecastError a failed request rejects with. */
-export interface CastFailure {
-  /** The device's error reply type, e.g. LOAD_FAILED, or OTHER_APP when launch found the device busy. */
-  replyType?: string;
-  reason?: string;
-  detailedErrorCode?: number;
-  /** Set when launch() refused to take the device from another app (takeover: false). */
-  otherApp?: { appId: string; displayName?: string };
-}
-
-export type CastRequestError = PagecastError & CastFailure;
-
-/** What a launch() rejection says about the device being busy, if that is why it failed. */
-export function otherAppOf(err: unknown): CastFailure['otherApp'] {
-  return err instanceof PagecastError ? (err as CastRequestError).otherApp : undefined;
 }
 
 function castError(code: 'CAST_REQUEST_FAILED' | 'CAST_TIMEOUT' | 'CONNECT_FAILED' | 'ABORTED', message: string, source: string, extra: CastFailure & { cause?: unknown; timedOut?: boolean } = {}): CastRequestError {
@@ -109,7 +101,7 @@ export class CastV2Connection implements CastConnection {
   private connected = false;
   private closed = false;
   private lostReason?: string;
-  private stopping = false;
+  private stopping?: Promise<void>;
 
   private recv: ReceiverState = { applications: [], isStandBy: false, isActiveInput: true };
   private standby = false;
@@ -163,6 +155,9 @@ export class CastV2Connection implements CastConnection {
         this.connected = true;
         this.lastInbound = Date.now();
         client.socket?.setKeepAlive(true, 10_000);
+        // From here on an abort closes the socket: during the first status request, and after
+        // open() resolved, when a connect step is stopped before its result was taken.
+        this.signal?.addEventListener('abort', () => this.close(), { once: true });
         resolve();
       });
     });
@@ -174,7 +169,6 @@ export class CastV2Connection implements CastConnection {
       this.close();
       throw err;
     }
-    this.signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
   close(): void {
@@ -196,10 +190,14 @@ export class CastV2Connection implements CastConnection {
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.closed || this.stopping) return;
+  stop(): Promise<void> {
+    if (this.closed) return this.stopping ?? Promise.resolve();
     // What the device says about our own teardown is not drift.
-    this.stopping = true;
+    this.stopping ??= this.stopGracefully();
+    return this.stopping;
+  }
+
+  private async stopGracefully(): Promise<void> {
     const s = this.session;
     if (s && !s.ended && this.ours && !this.ours.ended) {
       await this.request(s.transportId, NS.media, { type: 'STOP', mediaSessionId: this.ours.mediaSessionId }, 'media STOP').catch((err: Error) => this.log.debug({ err: err.message }, 'media STOP failed'));
@@ -227,9 +225,9 @@ export class CastV2Connection implements CastConnection {
     return m && { playerState: m.playerState, currentTime: m.currentTime, mediaSessionId: m.mediaSessionId, contentId: m.contentId };
   }
 
-  /** Our session, as the driver remembers it across reconnects. */
-  sessionId(): string | undefined {
-    return this.session?.sessionId;
+  otherApp(): OtherApp | undefined {
+    const app = this.recv.applications.find((a) => !a.isIdleScreen && a.appId !== DEFAULT_MEDIA_RECEIVER);
+    return app && { appId: app.appId, displayName: app.displayName };
   }
 
   // ── launch / load ───────────────────────────────────────────────────────────────────────
@@ -237,7 +235,7 @@ export class CastV2Connection implements CastConnection {
   /**
    * Joins our own DMR session if it still runs (no LOAD needed when it plays `expectUrl`),
    * otherwise launches the DMR. With another app on the device and `takeover: false` it sends
-   * no LAUNCH and rejects with CAST_REQUEST_FAILED whose `otherApp` is set (see otherAppOf()).
+   * no LAUNCH and rejects with deviceBusyError() (see otherAppOf()).
    */
   async launch(opts: { takeover: boolean; expectUrl?: string }): Promise<{ joined: boolean }> {
     await this.getReceiverStatus();
@@ -262,10 +260,10 @@ export class CastV2Connection implements CastConnection {
       }
       // Someone else's media in the DMR: a person's cast, treated like another app.
       this.session = undefined;
-      if (!opts.takeover) throw this.busyError(dmr);
+      if (!opts.takeover) throw deviceBusyError({ appId: dmr.appId, displayName: dmr.displayName }, this.source);
     } else {
-      const other = apps.find((a) => !a.isIdleScreen && a.appId !== DEFAULT_MEDIA_RECEIVER);
-      if (other && !opts.takeover) throw this.busyError(other);
+      const other = this.otherApp();
+      if (other && !opts.takeover) throw deviceBusyError(other, this.source);
     }
     return this.launchDmr();
   }
@@ -283,13 +281,6 @@ export class CastV2Connection implements CastConnection {
     if (mediaSessionId === undefined) throw castError('CAST_REQUEST_FAILED', `LOAD reply from ${this.source} has no mediaSessionId`, this.source, { replyType: String(reply.type) });
     this.ours = { mediaSessionId, contentId: media.url, ended: false };
     this.resetStall();
-  }
-
-  private busyError(app: CastApp): CastRequestError {
-    return castError('CAST_REQUEST_FAILED', `${this.source} is busy: ${app.displayName ?? app.appId} is running`, this.source, {
-      replyType: 'OTHER_APP',
-      otherApp: { appId: app.appId, displayName: app.displayName },
-    });
   }
 
   private async launchDmr(): Promise<{ joined: boolean }> {

@@ -9,6 +9,11 @@ import { connectCast, type CastTimings, type CastV2Connection } from './connecti
 export interface CastDriverOptions {
   discovery: Discovery;
   timings?: Partial<CastTimings>;
+  /**
+   * Runs once a device's address is known, before resolve() returns it: the stream server uses it
+   * to learn which local address routes to the device, so the stream URL handed to it is right.
+   */
+  onResolved?(device: ResolvedDevice, ctx: StartContext): Promise<void> | void;
 }
 
 export interface CastV2Driver extends CastDriver {
@@ -37,25 +42,31 @@ export function createCastDriver(opts: CastDriverOptions): CastV2Driver {
     return set;
   };
 
+  const lookUp = async (device: DeviceRef, ctx: StartContext): Promise<ResolvedDevice> => {
+    if (typeof device === 'object' && 'host' in device) return { host: device.host, port: device.port ?? 8009 };
+    if (typeof device === 'object') {
+      const id = device.id.toLowerCase();
+      const cached = byId.get(id);
+      if (cached) return cached;
+      const found = await opts.discovery.findById(id);
+      if (!found) throw new PagecastError('DEVICE_NOT_FOUND', `no Cast device with id ${id} answered mDNS`, { source: `device ${id}` });
+      return remember(found);
+    }
+    const cachedId = idByName.get(nameKey(device));
+    const cached = cachedId ? byId.get(cachedId) : undefined;
+    if (cached) return cached;
+    const found = await opts.discovery.findByName(device);
+    if (ctx.signal.aborted) throw new PagecastError('ABORTED', `resolving "${device}" aborted`);
+    if (!found) throw new PagecastError('DEVICE_NOT_FOUND', `no Cast device named "${device}" answered mDNS`, { source: `device "${device}"` });
+    ctx.log.debug({ device, host: found.host, port: found.port, id: found.id }, 'resolved cast device');
+    return remember(found);
+  };
+
   return {
     async resolve(device: DeviceRef, ctx: StartContext): Promise<ResolvedDevice> {
-      if (typeof device === 'object' && 'host' in device) return { host: device.host, port: device.port ?? 8009 };
-      if (typeof device === 'object') {
-        const id = device.id.toLowerCase();
-        const cached = byId.get(id);
-        if (cached) return cached;
-        const found = await opts.discovery.findById(id);
-        if (!found) throw new PagecastError('DEVICE_NOT_FOUND', `no Cast device with id ${id} answered mDNS`, { source: `device ${id}` });
-        return remember(found);
-      }
-      const cachedId = idByName.get(nameKey(device));
-      const cached = cachedId ? byId.get(cachedId) : undefined;
-      if (cached) return cached;
-      const found = await opts.discovery.findByName(device);
-      if (ctx.signal.aborted) throw new PagecastError('ABORTED', `resolving "${device}" aborted`);
-      if (!found) throw new PagecastError('DEVICE_NOT_FOUND', `no Cast device named "${device}" answered mDNS`, { source: `device "${device}"` });
-      ctx.log.debug({ device, host: found.host, port: found.port, id: found.id }, 'resolved cast device');
-      return remember(found);
+      const resolved = await lookUp(device, ctx);
+      await opts.onResolved?.(resolved, ctx);
+      return resolved;
     },
 
     connect(device: ResolvedDevice, ctx: StartContext): Promise<CastV2Connection> {

@@ -1,15 +1,37 @@
 // The cast machine on a simulated clock: retries are visible `after` states, so time is moved by
 // hand and no real timer decides anything.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
-import { castMachine, type StreamLease } from '../../machines/cast-machine.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { assign, createActor, setup as setupMachine, SimulatedClock, type ActorRefFrom } from 'xstate';
+import { castMachine, type CastMachineInput, type CastNotice, type StreamLease } from '../../machines/cast-machine.js';
 import { CastSpecSchema } from '../../specs/schema.js';
 import { silentLogger } from '../../machines/log.js';
 import { standInComponents } from '../stand-ins/components.js';
 import { waitUntil } from '../helpers.js';
+
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** The cast's parent, as the spec actor is: it records what the cast tells it. */
+function parentOf(input: CastMachineInput) {
+  return setupMachine({
+    types: { context: {} as { notices: CastNotice['state'][] }, events: {} as CastNotice },
+    actors: { cast: castMachine },
+  }).createMachine({
+    context: { notices: [] },
+    invoke: { id: 'cast', src: 'cast', input },
+    on: { CAST_CHANGED: { actions: assign({ notices: ({ context, event }) => [...context.notices, event.state] }) } },
+  });
+}
 
 function setup(policy: Record<string, unknown> = {}) {
   const spec = CastSpecSchema.parse({
@@ -18,13 +40,18 @@ function setup(policy: Record<string, unknown> = {}) {
     metadata: { name: 'kitchen' },
     spec: { device: { host: 'tv.local', port: 8009 }, url: 'https://ha.example/', policy: { backoff: { initial: '2s', max: '30s' }, ...policy } },
   });
-  const c = standInComponents(mkdtempSync(join(tmpdir(), 'pc-cm-')));
+  const c = standInComponents(tempDir('pc-cm-'));
   const clock = new SimulatedClock();
   const lease: StreamLease = { streamId: 's1', servable: () => true, url: (h) => `http://127.0.0.1:8181/s/t/master.m3u8?for=${h}` };
-  const actor = createActor(castMachine, { clock, input: { name: 'kitchen', spec, lease, components: c, log: silentLogger(), now: () => clock.now() } });
+  const parent = createActor(parentOf({ name: 'kitchen', spec, lease, components: c, log: silentLogger(), now: () => clock.now() }), { clock });
+  const cast = () => parent.getSnapshot().children.cast as ActorRefFrom<typeof castMachine>;
+  const actor = { start: () => parent.start(), stop: () => parent.stop(), send: (e: Parameters<ReturnType<typeof cast>['send']>[0]) => cast().send(e), getSnapshot: () => cast().getSnapshot() };
   const at = (v: unknown) => actor.getSnapshot().matches(v as never);
-  return { spec, c, clock, actor, at, conn: () => c.castDriver.connectionTo('tv.local') };
+  const notices = () => parent.getSnapshot().context.notices;
+  return { spec, c, clock, actor, at, notices, conn: () => c.castDriver.connectionTo('tv.local') };
 }
+
+const tick = () => new Promise((r) => setImmediate(r));
 
 describe('cast machine (simulated clock)', () => {
   it('retries an unreachable device with doubling backoff, as visible retrying states', async () => {
@@ -48,12 +75,14 @@ describe('cast machine (simulated clock)', () => {
   });
 
   it('repairs IDLE with a new LOAD after the backoff, then fails when the restart budget is spent', async () => {
-    const { clock, actor, at, conn } = setup({ maxRestarts: { count: 2, window: '10m' } });
+    const { clock, actor, at, conn, notices } = setup({ maxRestarts: { count: 2, window: '10m' } });
     actor.start();
     await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
     const c1 = conn()!;
+    clock.increment(60_000);
     c1.drift({ type: 'IDLE', idleReason: 'CANCELLED' });
     expect(at({ connected: 'recovering' })).toBe(true);
+    expect(actor.getSnapshot().context.lastDrift).toEqual({ reason: 'IdleCancelled', message: 'device went IDLE (CANCELLED)', at: new Date(60_000).toISOString() });
     clock.increment(2000);
     await waitUntil(() => at({ connected: 'playing' }) && c1.loads.length === 2, 2000, 'reloaded');
     expect(actor.getSnapshot().context.lastDrift?.reason).toBe('IdleCancelled');
@@ -63,6 +92,10 @@ describe('cast machine (simulated clock)', () => {
     c1.drift({ type: 'IDLE_SCREEN' });
     expect(at('failed')).toBe(true);
     expect(actor.getSnapshot().context.restartCount).toBe(2);
+    await waitUntil(() => c1.closed, 2000, 'the connection closed on leaving connected');
+    expect(c1.stops).toBe(0); // failed leaves the device alone
+    await waitUntil(() => notices().at(-1) === 'ended', 2000, 'the parent told');
+    expect(notices()).toEqual(['playing', 'playing', 'playing', 'ended']);
     actor.stop();
   });
 
@@ -80,13 +113,59 @@ describe('cast machine (simulated clock)', () => {
   });
 
   it('tears down on device IDLE when onDeviceIdle is teardown', async () => {
-    const { actor, at, conn } = setup({ onDeviceIdle: 'teardown' });
+    const { actor, at, conn, notices } = setup({ onDeviceIdle: 'teardown' });
     actor.start();
     await waitUntil(() => at({ connected: 'playing' }));
     const c1 = conn()!;
     c1.drift({ type: 'APP_GONE' });
     await waitUntil(() => at('ended'), 2000, 'ended');
+    expect(c1.stops).toBe(1); // the graceful stop had the socket: leaving `connected` did not close it first
+    expect(c1.closed).toBe(true);
+    expect(notices()).toEqual(['playing', 'ended']);
+    actor.stop();
+  });
+
+  it('STOP stops the device gracefully on the open connection, then ends', async () => {
+    const { c, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    actor.send({ type: 'STOP' });
+    expect(at('stopping')).toBe(true);
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
     expect(c1.stops).toBe(1);
+    expect(c1.closed).toBe(true);
+    expect(c.castDriver.devices.get('tv.local')).toMatchObject({ playingUrl: undefined, ours: false });
+  });
+
+  it('closes the connection when the actor is stopped outright, leaving the device playing', async () => {
+    const { c, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    actor.stop();
+    expect(c1.closed).toBe(true);
+    expect(c1.stops).toBe(0);
+    expect(c.castDriver.devices.get('tv.local')?.playingUrl).toBeDefined();
+  });
+
+  it('a device busy with another app at launch is waited for, not retried as a failure', async () => {
+    const { c, clock, actor, at, conn } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    const c1 = conn()!;
+    // While the connection is down a person starts YouTube: launch finds it on reconnecting.
+    Object.assign(c.castDriver.deviceState(c1.device), { otherApp: '233637DE', playingUrl: undefined, ours: false });
+    c1.drift({ type: 'CONNECTION_LOST', message: 'gone' });
+    clock.increment(2000);
+    await waitUntil(() => at({ connected: 'waitingDevice' }), 2000, 'waiting for the device');
+    const c2 = conn()!;
+    expect(c2).not.toBe(c1);
+    expect(actor.getSnapshot().context).toMatchObject({ busyWith: '233637DE', lastError: undefined, attempt: 1 });
+    expect(c.castDriver.allLoads).toHaveLength(1);
+    c2.app = { isIdleScreen: true, isStandBy: false, isActiveInput: true }; // the person stopped YouTube
+    clock.increment(5000);
+    await waitUntil(() => at({ connected: 'playing' }) && c2.loads.length === 1, 2000, 'cast again once free');
     actor.stop();
   });
 
@@ -140,14 +219,39 @@ describe('cast machine (simulated clock)', () => {
     actor.start();
     await waitUntil(() => at({ connected: 'playing' }));
     clock.increment(5000); // fetching stopped 5 s ago: not yet
-    await new Promise((r) => setTimeout(r, 1100));
+    await tick();
     expect(at({ connected: 'playing' })).toBe(true);
-    clock.increment(3000); // 8 s: stalled
+    clock.increment(2000); // exactly 7 s: not yet either
+    await tick();
+    expect(at({ connected: 'playing' })).toBe(true);
+    clock.increment(1000); // 8 s: stalled
     await waitUntil(() => at({ connected: 'recovering' }), 2000, 'stall detected');
-    expect(actor.getSnapshot().context.lastDrift).toMatchObject({ reason: 'Stalled' });
+    expect(actor.getSnapshot().context.lastDrift).toEqual({ reason: 'Stalled', message: 'the device says PLAYING but has fetched nothing for 8 s', at: new Date(clock.now()).toISOString() });
     last = new Date(clock.now()).toISOString();
     clock.increment(2000);
     await waitUntil(() => at({ connected: 'playing' }), 2000, 're-LOADed');
+    actor.stop();
+  });
+
+  it('a device that keeps fetching is not stalled, however long it plays; one that stops is', async () => {
+    const { c, clock, actor, at } = setup();
+    let last = new Date(clock.now()).toISOString();
+    c.publisher.fetches = () => [{ client: '::ffff:tv.local', lastPlaylistAt: last, bytes: 1 }];
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }));
+    for (let i = 0; i < 20; i++) {
+      clock.increment(3000);
+      last = new Date(clock.now()).toISOString(); // a playlist fetch every 3 s
+      await tick();
+      expect(at({ connected: 'playing' })).toBe(true);
+    }
+    const stoppedAt = clock.now();
+    clock.increment(7000);
+    await tick();
+    expect(at({ connected: 'playing' })).toBe(true);
+    clock.increment(1000);
+    await waitUntil(() => at({ connected: 'recovering' }), 2000, 'stall detected');
+    expect(actor.getSnapshot().context.lastDrift?.at).toBe(new Date(stoppedAt + 8000).toISOString());
     actor.stop();
   });
 

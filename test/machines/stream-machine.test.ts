@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { backoffMs } from '../../machines/stream-machine.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { backoffMs, streamMachine } from '../../machines/stream-machine.js';
+import { silentLogger } from '../../machines/log.js';
+import { standInComponents } from '../stand-ins/components.js';
+import { waitUntil } from '../helpers.js';
 
 describe('stream component restart delays', () => {
   const at = (n: number) => backoffMs({ backoff: { initialMs: 1000, maxMs: 8000 }, attempts: { display: 0, browser: 0, encoder: n } }, 'encoder');
@@ -8,23 +15,27 @@ describe('stream component restart delays', () => {
   });
 });
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createActor } from 'xstate';
-import { streamMachine } from '../../machines/stream-machine.js';
-import { silentLogger } from '../../machines/log.js';
-import { standInComponents } from '../stand-ins/components.js';
-import { waitUntil } from '../helpers.js';
-
 describe('stream machine with stand-ins', () => {
+  const dirs: string[] = [];
+  const tempDir = (prefix: string) => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
   const input = { url: 'https://x.example/', quality: { width: 640, height: 360, fps: 15, bitrateKbps: 800 }, mode: 'hls' as const, hwAccel: 'off' as const, browser: { zoom: 1, navigationTimeout: 30000 } };
+  const T0 = Date.UTC(2025, 2, 1, 12); // the machine's clock: exit times come from it, not from the wall
   const start = () => {
-    const c = standInComponents(mkdtempSync(join(tmpdir(), 'pc-sm-')));
-    const actor = createActor(streamMachine, { input: { id: 's', input, dir: c.streamRoot, components: c, log: silentLogger() } });
+    const c = standInComponents(tempDir('pc-sm-'));
+    const actor = createActor(streamMachine, { input: { id: 's', input, dir: c.streamRoot, components: c, log: silentLogger(), now: () => T0 } });
+    const exits: string[] = [];
+    actor.on('componentExited', (e) => exits.push(`${e.component} ${e.info.reason}`));
     actor.start();
     const servable = () => actor.getSnapshot().context.browserReady && actor.getSnapshot().context.encoderServable;
-    return { c, actor, servable };
+    return { c, actor, servable, exits };
   };
 
   it('an encoder exit restarts only the encoder; a display exit restarts everything', async () => {
@@ -37,7 +48,7 @@ describe('stream machine with stand-ins', () => {
     await waitUntil(() => c.log.running('encoder')[0] && c.log.running('encoder')[0] !== encoder && servable(), 2000, 'a new encoder, servable again');
     expect(c.log.running('display')[0]).toBe(display);
     expect(c.log.running('browser')[0]).toBe(browser);
-    expect(actor.getSnapshot().context.lastExit?.component).toBe('encoder');
+    expect(actor.getSnapshot().context.lastExit).toEqual({ component: 'encoder', info: { reason: 'killed', signal: 'SIGKILL' }, at: new Date(T0).toISOString() });
     display!.die();
     await waitUntil(() => c.log.running('display')[0] !== display && servable(), 4000, 'whole stream back');
     await waitUntil(() => browser!.stopped && c.log.running('browser').length === 1, 2000, 'old browser stopped, new one running');
@@ -46,5 +57,27 @@ describe('stream machine with stand-ins', () => {
     actor.send({ type: 'STOP' });
     await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
     expect(c.log.running('display').length + c.log.running('browser').length + c.log.running('encoder').length).toBe(0);
+  });
+
+  it('a browser exit restarts only the browser; every exit is counted and announced once', async () => {
+    const { c, actor, servable, exits } = start();
+    await waitUntil(servable, 2000, 'servable');
+    const [display] = c.log.running('display');
+    const [encoder] = c.log.running('encoder');
+    const browser = c.log.running('browser')[0]!;
+    browser.die({ reason: 'crashed', message: 'page crashed' });
+    expect(actor.getSnapshot().context.browserReady).toBe(true); // the exit arrives asynchronously
+    await waitUntil(() => c.log.running('browser')[0] && c.log.running('browser')[0] !== browser && servable(), 2000, 'a new browser');
+    expect(c.log.running('display')[0]).toBe(display);
+    expect(c.log.running('encoder')[0]).toBe(encoder);
+    const ctx = actor.getSnapshot().context;
+    expect(ctx.lastExit).toMatchObject({ component: 'browser', info: { reason: 'crashed', message: 'page crashed' } });
+    expect(ctx.restarts).toBe(1);
+    c.log.running('encoder')[0]!.die();
+    await waitUntil(() => exits.length === 2 && servable(), 2000, 'encoder back');
+    expect(exits).toEqual(['browser crashed', 'encoder killed']);
+    expect(actor.getSnapshot().context.restarts).toBe(2);
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
   });
 });

@@ -15,11 +15,16 @@ import type {
   EncoderHandle,
   ExitInfo,
   MediaState,
+  OtherApp,
   ResolvedDevice,
+  StartContext,
   StreamFetchStats,
   StreamPublisher,
 } from '../../machines/components.js';
+import { deviceBusyError } from '../../machines/components.js';
 import type { DeviceRef, StreamMode } from '../../specs/schema.js';
+
+const DMR = 'CC1AD845'; // the Default Media Receiver
 
 /** A running stand-in: exits when told, or when stopped. */
 class Handle {
@@ -84,22 +89,32 @@ export class FakeConnection implements CastConnection {
     isActiveInput: true,
   };
   private state: MediaState | undefined;
-  constructor(readonly device: ResolvedDevice, private readonly owner: FakeCastDriver) {}
+  private stopping?: Promise<void>;
+  constructor(readonly device: ResolvedDevice, private readonly owner: FakeCastDriver) {
+    const busy = owner.deviceState(device).otherApp;
+    if (busy) this.app = { appId: busy, sessionId: 'other', isIdleScreen: false, isStandBy: false, isActiveInput: true };
+  }
   receiver() {
     return this.app;
+  }
+  otherApp(): OtherApp | undefined {
+    const { appId, isIdleScreen } = this.app;
+    return appId && appId !== DMR && !isIdleScreen ? { appId } : undefined;
   }
   media() {
     return this.state;
   }
   async launch(opts: { takeover: boolean; expectUrl?: string }): Promise<{ joined: boolean }> {
     this.launches++;
+    const other = this.otherApp();
+    if (other && !opts.takeover) throw deviceBusyError(other, `cast device ${this.device.host}`);
     const dev = this.owner.deviceState(this.device);
     if (dev.playingUrl && dev.playingUrl === opts.expectUrl && dev.ours) {
-      this.app = { appId: 'CC1AD845', sessionId: 's', isIdleScreen: false, isStandBy: false, isActiveInput: true };
+      this.app = { appId: DMR, sessionId: 's', isIdleScreen: false, isStandBy: false, isActiveInput: true };
       this.state = { playerState: 'PLAYING' };
       return { joined: true };
     }
-    this.app = { appId: 'CC1AD845', sessionId: `s${this.launches}`, isIdleScreen: false, isStandBy: false, isActiveInput: true };
+    this.app = { appId: DMR, sessionId: `s${this.launches}`, isIdleScreen: false, isStandBy: false, isActiveInput: true };
     dev.ours = true;
     return { joined: false };
   }
@@ -114,13 +129,18 @@ export class FakeConnection implements CastConnection {
     const dev = this.owner.deviceState(this.device);
     dev.playingUrl = media.url;
   }
-  async stop(): Promise<void> {
-    this.stops++;
-    this.owner.stops.push(this.device.host);
-    const dev = this.owner.deviceState(this.device);
-    dev.playingUrl = undefined;
-    dev.ours = false;
-    this.close();
+  stop(): Promise<void> {
+    // As the real connection: a closed socket can no longer tell the device to stop.
+    if (this.closed && !this.stopping) return Promise.resolve();
+    this.stopping ??= (async () => {
+      this.stops++;
+      this.owner.stops.push(this.device.host);
+      const dev = this.owner.deviceState(this.device);
+      dev.playingUrl = undefined;
+      dev.ours = false;
+      this.close();
+    })();
+    return this.stopping;
   }
   close(): void {
     this.closed = true;
@@ -148,10 +168,12 @@ export class FakeCastDriver implements CastDriver {
   readonly connections = new Set<FakeConnection>();
   readonly allLoads: Array<CastLoad & { device: string }> = [];
   readonly stops: string[] = [];
-  readonly devices = new Map<string, { playingUrl?: string; ours: boolean }>();
+  /** Per device host; `otherApp` is what a new connection finds running there. */
+  readonly devices = new Map<string, { playingUrl?: string; ours: boolean; otherApp?: string }>();
   failLoads = 0;
   unreachable = new Set<string>();
   resolves = 0;
+  connects = 0;
   forgets = 0;
   constructor(private readonly delayMs = 0) {}
   deviceState(d: ResolvedDevice) {
@@ -169,9 +191,11 @@ export class FakeCastDriver implements CastDriver {
     if ('id' in device) return { host: device.id, port: 8009, id: device.id };
     return { host: device.host, port: device.port };
   }
-  async connect(device: ResolvedDevice): Promise<CastConnection> {
+  async connect(device: ResolvedDevice, ctx?: StartContext): Promise<CastConnection> {
+    this.connects++;
     await tick(this.delayMs);
     if (this.unreachable.has(device.host)) throw new Error(`connect ECONNREFUSED ${device.host}:${device.port}`);
+    if (ctx?.signal.aborted) throw new Error('connect aborted');
     const c = new FakeConnection(device, this);
     this.connections.add(c);
     return c;

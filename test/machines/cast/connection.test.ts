@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { Client } from 'castv2';
 import { createLogger, silentLogger, type Logger } from '../../../machines/log.js';
 import { PagecastError } from '../../../machines/errors.js';
-import type { CastDrift } from '../../../machines/components.js';
-import { connectCast, otherAppOf, type CastRequestError, type CastTimings } from '../../../machines/cast/connection.js';
+import { otherAppOf, type CastDrift, type CastRequestError } from '../../../machines/components.js';
+import { connectCast, type CastTimings } from '../../../machines/cast/connection.js';
 import { castv2Ready } from '../../../machines/cast/castv2-ready.js';
 import { NS } from '../../../machines/cast/messages.js';
 import { FakeCastDevice } from '../../fake-device/device.js';
@@ -210,6 +210,7 @@ describe('cast sender on the wire', () => {
     const d = await device();
     await d.takeover('233637DE');
     const { conn } = await connect(d);
+    expect(conn.otherApp()).toEqual({ appId: '233637DE', displayName: 'YouTube' });
     const err = await conn.launch({ takeover: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PagecastError);
     expect(otherAppOf(err)).toEqual({ appId: '233637DE', displayName: 'YouTube' });
@@ -217,12 +218,14 @@ describe('cast sender on the wire', () => {
     expect(await conn.launch({ takeover: true })).toEqual({ joined: false });
     expect(d.count('LAUNCH')).toBe(1);
     expect(d.status().app?.appId).toBe('CC1AD845');
+    expect(conn.otherApp()).toBeUndefined();
   });
 
   it('launches over the ambient screen without asking', async () => {
     const d = await device();
     await d.idleScreen();
     const { conn } = await connect(d);
+    expect(conn.otherApp()).toBeUndefined();
     expect(await conn.launch({ takeover: false })).toEqual({ joined: false });
     expect(d.count('LAUNCH')).toBe(1);
   });
@@ -248,7 +251,9 @@ describe('cast sender on the wire', () => {
     const { conn, drifts } = await playing(d);
     const sessionId = d.status().app!.sessionId;
     const mediaSessionId = d.status().media!.mediaSessionId;
-    await conn.stop();
+    const stopping = conn.stop();
+    expect(conn.stop()).toBe(stopping); // a second caller waits for the same stop
+    await stopping;
     await conn.stop();
     conn.close();
     expect(d.messages('STOP', NS.media).map((m) => m.data)).toEqual([{ type: 'STOP', mediaSessionId, requestId: expect.any(Number) }]);
@@ -256,6 +261,16 @@ describe('cast sender on the wire', () => {
     expect(d.status().app).toBeUndefined();
     await d.waitFor(() => d.status().connections === 0, 2_000, 'socket closed');
     expect(drifts).toEqual([]); // our own teardown is not drift
+  });
+
+  it('closes the connection when the connect step that opened it is aborted', async () => {
+    const d = await device();
+    const ac = new AbortController();
+    const conn = await connectCast({ device: { host: '127.0.0.1', port: d.port }, log: silentLogger(), timings: FAST, signal: ac.signal });
+    cleanups.push(() => conn.close());
+    expect(d.status().connections).toBe(1);
+    ac.abort();
+    await d.waitFor(() => d.status().connections === 0, 2_000, 'socket closed');
   });
 
   it('times out a request the device never answers', async () => {

@@ -108,6 +108,30 @@ describe('cast driver resolve', () => {
     expect(conn.receiver().appId).toBeUndefined();
   });
 
+  it('hands every resolved address to onResolved before resolve() returns it (the stream server prepares its route)', async () => {
+    const { list, opts } = await devices([{ name: 'Fake TV' }]);
+    const seen: string[] = [];
+    let release!: () => void;
+    const routeReady = new Promise<void>((r) => (release = r));
+    const driver = createCastDriver({
+      discovery: createDiscovery(opts),
+      onResolved: async (d) => {
+        seen.push(`${d.host}:${d.port}`);
+        if (d.port === 1234) await routeReady;
+      },
+    });
+    let resolved = false;
+    const byAddress = driver.resolve({ host: '127.0.0.1', port: 1234 }, ctx()).then((d) => ((resolved = true), d));
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['127.0.0.1:1234']);
+    expect(resolved).toBe(false); // waits for the hook
+    release();
+    expect(await byAddress).toEqual({ host: '127.0.0.1', port: 1234 });
+    await driver.resolve('Fake TV', ctx());
+    await driver.resolve('Fake TV', ctx()); // cached, still handed over
+    expect(seen).toEqual(['127.0.0.1:1234', `127.0.0.1:${list[0]!.port}`, `127.0.0.1:${list[0]!.port}`]);
+  });
+
   it('says clearly when a named device is not found', async () => {
     const { opts } = await devices([{ name: 'Fake TV' }]);
     const driver = createCastDriver({ discovery: createDiscovery({ ...opts, timeoutMs: 300 }) });
