@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'NAVIGATION_FAILED'
   | 'STATE_CORRUPT'
   | 'CONFIG'
+  | 'STATE_LOCKED'
   | 'ABORTED';
 
 export class PagecastError extends Error {

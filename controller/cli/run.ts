@@ -2,12 +2,13 @@
 // handling (SIGTERM/SIGINT stop every pipeline in order; a second signal forces exit).
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { Controller } from '../controller.js';
 import { createLogger, type Logger } from '../../machines/log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { defaultStateDir } from '../sources/state-dir.js';
+import { lockStateDir } from '../sources/state-lock.js';
 import { defaultTokenPath, loadOrCreateToken } from '../http/auth.js';
 import { DEFAULT_API_PORT, startApiServer, type ApiServer } from '../http/api.js';
 import { PagecastError } from '../../machines/errors.js';
@@ -51,48 +52,55 @@ export function parseSelector(text: string | undefined): Record<string, string> 
   return out;
 }
 
-/** Starts everything; resolves once the first reconcile is done. */
+/**
+ * Starts everything; resolves once the first reconcile is done. The state directory's lock comes
+ * first, before anything is reaped or started; any error on the way closes what was opened, in
+ * reverse order, and is thrown.
+ */
 export async function startPagecast(o: RunOptions): Promise<Running> {
-  const runtime = await createRuntime({
-    stateDir: o.stateDir,
-    log: o.log,
-    stream: { host: o.streamHost, port: o.streamPort, advertiseHost: o.advertiseHost },
-    chromiumPath: o.chromiumPath,
-  });
-  const controller = new Controller({
-    specsDir: o.specsDir,
-    stateDir: o.stateDir,
-    components: runtime.components,
-    log: o.log,
-    selector: o.selector,
-    fetches: (id) => runtime.streamServer.fetches(id),
-  });
-  let api: ApiServer | undefined;
+  const opened: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of opened.splice(0).reverse()) await close().catch((err: unknown) => o.log.warn({ err: String(err) }, 'cleanup after a failed start'));
+  };
   try {
+    await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+    const lock = await lockStateDir(o.stateDir);
+    opened.push(() => lock.release());
+    const runtime = await createRuntime({
+      stateDir: o.stateDir,
+      log: o.log,
+      stream: { host: o.streamHost, port: o.streamPort, advertiseHost: o.advertiseHost },
+      chromiumPath: o.chromiumPath,
+    });
+    opened.push(() => runtime.close());
+    const controller = new Controller({
+      specsDir: o.specsDir,
+      stateDir: o.stateDir,
+      components: runtime.components,
+      log: o.log,
+      selector: o.selector,
+      fetches: (id) => runtime.streamServer.fetches(id),
+    });
+    opened.push(() => controller.stop());
     const token = await loadOrCreateToken(defaultTokenPath(o.stateDir));
-    api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log.child({ component: 'api' }) });
+    const api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log.child({ component: 'api' }) });
+    opened.push(() => api.close());
     await controller.start();
+    o.log.info({ api: api.url, streams: `${o.streamHost}:${runtime.streamServer.port}` }, 'pagecast running');
+    let stopping: Promise<void> | undefined;
+    return {
+      controller,
+      runtime,
+      api,
+      stop() {
+        stopping ??= closeAll();
+        return stopping;
+      },
+    };
   } catch (err) {
-    await api?.close();
-    await controller.stop();
-    await runtime.close();
+    await closeAll();
     throw err;
   }
-  o.log.info({ api: api.url, streams: `${o.streamHost}:${runtime.streamServer.port}` }, 'pagecast running');
-  let stopping: Promise<void> | undefined;
-  return {
-    controller,
-    runtime,
-    api,
-    stop() {
-      stopping ??= (async () => {
-        await api!.close();
-        await controller.stop();
-        await runtime.close();
-      })();
-      return stopping;
-    },
-  };
 }
 
 export async function runCommand(args: string[]): Promise<number> {
@@ -118,18 +126,25 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const api = parseHostPort(values.api ?? `127.0.0.1:${DEFAULT_API_PORT}`, '--api');
   const stream = parseHostPort(values.stream ?? '0.0.0.0:8181', '--stream');
-  const running = await startPagecast({
-    specsDir,
-    stateDir: resolve(values['state-dir'] ?? defaultStateDir()),
-    apiHost: api.host,
-    apiPort: api.port,
-    streamHost: stream.host,
-    streamPort: stream.port,
-    advertiseHost: values['advertise-host'],
-    selector: parseSelector(values.selector),
-    chromiumPath: values.chromium,
-    log,
-  });
+  let running: Running;
+  try {
+    running = await startPagecast({
+      specsDir,
+      stateDir: resolve(values['state-dir'] ?? defaultStateDir()),
+      apiHost: api.host,
+      apiPort: api.port,
+      streamHost: stream.host,
+      streamPort: stream.port,
+      advertiseHost: values['advertise-host'],
+      selector: parseSelector(values.selector),
+      chromiumPath: values.chromium,
+      log,
+    });
+  } catch (err) {
+    // Everything opened has been closed again: say why, exit non-zero.
+    process.stderr.write(`pagecast run: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
   await notifySystemd('READY=1');
   return new Promise<number>((resolveExit) => {
     let signalled = false;

@@ -1,0 +1,76 @@
+// `pagecast run` start-up: one controller per state directory, and a start that fails closes
+// what it opened and says why.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../../controller/cli/cli.js';
+import { LOCK_FILE } from '../../../controller/sources/state-lock.js';
+import { waitUntil } from '../../helpers.js';
+
+async function run(args: string[]): Promise<{ code: number; err: string }> {
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(args), err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('pagecast run start-up', () => {
+  let root: string;
+  let specs: string;
+  let state: string;
+  let first: ChildProcess | undefined;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'pc-run-'));
+    specs = join(root, 'specs');
+    state = join(root, 'state');
+    mkdirSync(specs);
+  });
+  afterEach(async () => {
+    if (first && first.exitCode === null && first.signalCode === null) {
+      const gone = new Promise((r) => first!.once('exit', r));
+      first.kill('SIGTERM');
+      await gone;
+    }
+    first = undefined;
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a second run on the same state directory exits naming the pid, and touches nothing', async () => {
+    first = spawn(process.execPath, ['dist/controller/cli/cli.js', 'run', specs, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    first.stdout!.on('data', (d) => (log += String(d)));
+    first.stderr!.on('data', (d) => (log += String(d)));
+    await waitUntil(() => log.includes('pagecast running'), 20_000, 'first run up');
+    // What the first run owns, as the second would find it.
+    const children = JSON.stringify({ version: 1, processes: [{ pid: first.pid, pgid: first.pid, name: 'ffmpeg', startTime: 1 }] });
+    writeFileSync(join(state, 'children.json'), children);
+    const r = await run(['run', specs, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'silent']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`state directory ${state} in use by pid ${first.pid}`);
+    expect(readFileSync(join(state, 'children.json'), 'utf8')).toBe(children); // not reaped, not rewritten
+    expect(JSON.parse(readFileSync(join(state, LOCK_FILE), 'utf8')).pid).toBe(first.pid);
+    expect(first.exitCode).toBeNull();
+  });
+
+  it('a start that fails (the API port is taken) exits non-zero with the reason and releases the lock', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = await run(['run', specs, '--state-dir', state, '--api', `127.0.0.1:${port}`, '--stream', '127.0.0.1:0', '--log-level', 'silent']);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/EADDRINUSE|in use/);
+      expect(() => readFileSync(join(state, LOCK_FILE))).toThrow(/ENOENT/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
