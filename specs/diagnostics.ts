@@ -2,6 +2,7 @@
 // short `path: message` pairs here (shared by the YAML loader and the API's request checks);
 // load.ts adds the file positions.
 import type { z } from 'zod';
+import { escapeControl } from './escape.js';
 import { deviceKeyOf } from './identity.js';
 import { stableJson } from './hash.js';
 import { activeIntervals, firstOverlap, schedulesOverlap } from './schedule.js';
@@ -43,7 +44,8 @@ export interface Problem {
 export function formatDiagnostic(d: Diagnostic): string {
   const where = `${d.file}:${d.line}:${d.column}`;
   const what = d.path ? `${d.path}: ${d.message}` : d.message;
-  return d.severity === 'warning' ? `${where} warning: ${what}` : `${where} ${what}`;
+  // One line, whatever the file, key or value held: control characters are escaped.
+  return escapeControl(d.severity === 'warning' ? `${where} warning: ${what}` : `${where} ${what}`, { oneLine: true });
 }
 
 // Workflow-command escaping: data escapes %, CR, LF; property values also ':' and ','.

@@ -9,3 +9,4 @@ export * from './json-schema.js';
 export * from './schedule.js';
 export * from './identity.js';
 export * from './hash.js';
+export * from './escape.js';

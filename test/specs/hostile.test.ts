@@ -125,3 +125,20 @@ describe('cross-spec checks report a large group once', () => {
     expect(formatDiagnostic(d[0]!)).toBe('f0.yaml:4:9 metadata.name: name same is used by 10,000 specs: here and at f1.yaml:4:9, f2.yaml:4:9, f3.yaml:4:9 and 9,996 more');
   });
 });
+
+describe('nothing reaches a terminal raw', () => {
+  it('a diagnostic escapes control characters from the file (keys, values, names)', () => {
+    const text = doc('k', '  device: TV\n  "\\e[2J\\e[H\\u202efake": 1\n  title: "ok\\rforged line"\n');
+    const lines = loadSpecText(text, 'k\u001b[31m.yaml').diagnostics.map(formatDiagnostic);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(lines.join('\n')).toContain('\\x1b[2J\\x1b[H\\u202efake');
+    expect(lines.join('\n')).toContain('k\\x1b[31m.yaml');
+  });
+
+  it('escapeControl keeps tabs and, unless asked for one line, newlines', async () => {
+    const { escapeControl } = await import('../../specs/escape.js');
+    expect(escapeControl('a\tb\nc\u0007\u009b\u2066')).toBe('a\tb\nc\\x07\\x9b\\u2066');
+    expect(escapeControl('a\nb\r', { oneLine: true })).toBe('a\\nb\\x0d');
+  });
+});
