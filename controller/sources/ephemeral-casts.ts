@@ -11,6 +11,9 @@ import type { EphemeralCastRequest } from '../status/types.js';
 import type { StateDir, StoredCast } from './state-dir.js';
 import type { SourcedSpec } from './sourced-spec.js';
 
+/** An ephemeral cast lasts at most a year; one meant to stay has no duration. */
+export const MAX_CAST_MS = 365 * 86_400_000;
+
 export interface EphemeralCastsOptions {
   state: StateDir;
   log: Logger;
@@ -30,6 +33,10 @@ export class EphemeralCasts {
   /** Takes in a cast read back from the state directory; an expired one is deleted. */
   async admit(c: StoredCast, now: number): Promise<void> {
     const expiresAt = c.expiresAt ? Date.parse(c.expiresAt) : undefined;
+    if (expiresAt !== undefined && !Number.isFinite(expiresAt)) {
+      await this.opts.state.deleteCast(c.name);
+      throw new PagecastError('STATE_CORRUPT', `stored cast ${c.name}: expiresAt "${c.expiresAt}" is not a time; the cast is dropped`);
+    }
     if (expiresAt !== undefined && expiresAt <= now) {
       await this.opts.state.deleteCast(c.name);
       return;
@@ -47,6 +54,7 @@ export class EphemeralCasts {
     if (req.duration !== undefined) {
       const ms = typeof req.duration === 'string' ? parseDuration(req.duration) : undefined;
       if (ms === undefined || ms <= 0) throw new PagecastError('SPEC_INVALID', `body.duration: expected a duration like 30s, 10m or 1h`);
+      if (ms > MAX_CAST_MS) throw new PagecastError('SPEC_INVALID', `body.duration: expected at most 365d (leave it out for a cast that lasts until it is ended)`);
       expiresAt = new Date(now + ms).toISOString();
     }
     castRequestToSpec(name, req, this.priority); // validates; throws SPEC_INVALID
