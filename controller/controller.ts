@@ -3,7 +3,6 @@
 //   reconcile (./reconcile/) per device: observe → plan → execute (reconcile.ts is the contract)
 //   status    (./status/)    recomputed from the actors on every read; metrics from status
 // The HTTP API and the CLI reach it through the ControlPlane interface.
-import { Counter, Gauge, Registry } from 'prom-client';
 import { deviceKeyOf } from '../specs/identity.js';
 import type { Components } from '../machines/components.js';
 import type { Logger } from '../machines/log.js';
@@ -16,6 +15,7 @@ import { EphemeralCasts } from './sources/ephemeral-casts.js';
 import { SpecFiles } from './sources/spec-files.js';
 import type { SourcedSpec } from './sources/sourced-spec.js';
 import { StateDir } from './sources/state-dir.js';
+import { StatusMetrics } from './status/metrics.js';
 import { buildStatus, TransitionClock } from './status/status.js';
 import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecStatus } from './status/types.js';
 
@@ -35,6 +35,8 @@ export interface ControllerOptions {
   castPriority?: number;
   env?: NodeJS.ProcessEnv;
   now?: () => Date;
+  /** Process metrics (RSS, CPU, event-loop lag) on /metrics. */
+  processMetrics?: boolean;
   /** Stream fetch stats, from the stream server. */
   fetches?: (streamId: string) => import('../machines/components.js').StreamFetchStats[];
 }
@@ -54,8 +56,7 @@ export class Controller implements ControlPlane {
   private resyncTimer?: NodeJS.Timeout;
   private readonly startedAt: Date;
   private stopped = false;
-  private readonly metricsRegistry = new Registry();
-  private readonly reconciles: Counter;
+  private readonly statusMetrics: StatusMetrics;
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log;
@@ -101,36 +102,7 @@ export class Controller implements ControlPlane {
         return min;
       },
     };
-    this.reconciles = new Counter({ name: 'pagecast_reconciles_total', help: 'Reconcile passes (one device each)', registers: [this.metricsRegistry] });
-    const self = this;
-    new Gauge({
-      name: 'pagecast_specs',
-      help: 'Specs by phase',
-      labelNames: ['phase'],
-      registers: [this.metricsRegistry],
-      collect() {
-        this.reset();
-        for (const s of self.list()) this.inc({ phase: s.phase });
-      },
-    });
-    new Gauge({
-      name: 'pagecast_streams',
-      help: 'Running streams (one per distinct page and quality)',
-      registers: [this.metricsRegistry],
-      collect() {
-        this.set(self.streams.size);
-      },
-    });
-    new Gauge({
-      name: 'pagecast_restarts',
-      help: 'Restarts per spec',
-      labelNames: ['spec'],
-      registers: [this.metricsRegistry],
-      collect() {
-        this.reset();
-        for (const s of self.list()) this.set({ spec: s.name }, s.restarts);
-      },
-    });
+    this.statusMetrics = new StatusMetrics({ processMetrics: opts.processMetrics, runningStreams: () => this.streams.size });
   }
 
   private now(): Date {
@@ -237,7 +209,7 @@ export class Controller implements ControlPlane {
 
   private async reconcileOnce(key: ReconcileKey): Promise<{ requeueAfter?: number }> {
     const result = reconcile(key, this.world);
-    this.reconciles.inc();
+    this.statusMetrics.countReconcile();
     return result;
   }
 
@@ -315,6 +287,6 @@ export class Controller implements ControlPlane {
   }
 
   metrics(): Promise<string> {
-    return this.metricsRegistry.metrics();
+    return this.statusMetrics.render(this.list(), this.now());
   }
 }

@@ -1,14 +1,21 @@
-// Crash-safe file writes and forgiving JSON reads for the state directory.
+// Crash-safe file writes and forgiving JSON reads: the one way pagecast replaces a file (state
+// directory, API token, process registry, probe cache, master playlist).
 // A reader after a crash sees either the old file or the new one, never a torn mix:
 // write a temp file in the same directory, fsync it, rename over the target, fsync the directory
-// (so the rename itself survives power loss).
+// (so the rename itself survives power loss). The synchronous form is for callers that must not
+// yield before the file is down (the process registry records a child before spawn returns).
 import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** Beside the target (a rename across filesystems is not atomic); pid and random: writers never share one. */
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(path);
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -27,18 +34,62 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(dir);
+  await fsyncDir(dirname(path));
 }
 
+/** writeFileAtomic, step for step, without yielding. */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const tmp = tempPathFor(path);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    writeFileSync(fd, data);
+    fchmodSync(fd, mode);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  fsyncDirSync(dirname(path));
+}
+
+// Some filesystems refuse fsync on a directory (EINVAL/EISDIR); the rename still happened.
 async function fsyncDir(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, 'r');
     await fh.sync();
   } catch {
-    // Some filesystems refuse fsync on a directory (EINVAL/EISDIR); the rename still happened.
+    // see above
   } finally {
     await fh?.close().catch(() => undefined);
+  }
+}
+
+function fsyncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // see fsyncDir
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 

@@ -79,6 +79,7 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
       components: runtime.components,
       log: o.log,
       selector: o.selector,
+      processMetrics: true,
       fetches: (id) => runtime.streamServer.fetches(id),
     });
     opened.push(() => controller.stop());

@@ -8,10 +8,12 @@ import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
+import { parseJson } from './json-body.js';
 import type { ControlPlane, EphemeralCastRequest } from '../status/types.js';
 
 export const DEFAULT_API_PORT = 8780;
-export const MAX_BODY_BYTES = 64 * 1024;
+/** A cast request is a few hundred bytes; a malformed body costs CPU to locate its error in. */
+export const MAX_BODY_BYTES = 16 * 1024;
 const NAME_RE = /^[a-z0-9-]{1,63}$/;
 
 export interface ApiServerOptions {
@@ -106,103 +108,6 @@ export interface ErrorBody {
 
 // ── JSON bodies ────────────────────────────────────────────────────────────────────────────
 
-/**
- * Where and why `text` is not JSON. V8's own message quotes the input, and a cast body may hold a
- * URL with a secret in it, so the position comes from this small scanner instead.
- */
-export function jsonSyntaxError(text: string): { offset: number; line: number; column: number; message: string } | undefined {
-  let i = 0;
-  class Fail {
-    constructor(readonly message: string) {}
-  }
-  const fail = (message: string): never => {
-    throw new Fail(message);
-  };
-  const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const str = (): void => {
-    i++; // opening quote
-    for (;;) {
-      const c = text[i];
-      if (c === undefined) fail('unterminated string');
-      else if (c === '"') {
-        i++;
-        return;
-      } else if (c === '\\') {
-        const e = text[i + 1];
-        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else fail('invalid escape in string');
-      } else if (c.charCodeAt(0) < 0x20) fail('control character in string');
-      else i++;
-    }
-  };
-  const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-  const value = (depth: number): void => {
-    if (depth > 512) fail('nested too deeply');
-    ws();
-    const c = text[i];
-    if (c === undefined) return fail('unexpected end of input');
-    if (c === '{' || c === '[') {
-      const close = c === '{' ? '}' : ']';
-      i++;
-      ws();
-      if (text[i] === close) {
-        i++;
-        return;
-      }
-      for (;;) {
-        if (c === '{') {
-          ws();
-          if (text[i] !== '"') fail(text[i] === undefined ? 'unexpected end of input' : 'expected a property name in double quotes');
-          str();
-          ws();
-          if (text[i] !== ':') fail("expected ':' after the property name");
-          i++;
-        }
-        value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === close) {
-          i++;
-          return;
-        }
-        fail(text[i] === undefined ? 'unexpected end of input' : `expected ',' or '${close}'`);
-      }
-    }
-    if (c === '"') return str();
-    if (c === '-' || (c >= '0' && c <= '9')) {
-      num.lastIndex = i;
-      if (!num.test(text)) fail('invalid number');
-      i = num.lastIndex;
-      return;
-    }
-    for (const lit of ['true', 'false', 'null']) {
-      if (text.startsWith(lit, i)) {
-        i += lit.length;
-        return;
-      }
-    }
-    fail(`unexpected character ${JSON.stringify(c)}`);
-  };
-  try {
-    value(0);
-    ws();
-    if (i < text.length) fail('unexpected content after the JSON value');
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof Fail)) throw err;
-    const before = text.slice(0, i);
-    const line = before.split('\n').length;
-    const column = i - before.lastIndexOf('\n');
-    return { offset: i, line, column, message: err.message };
-  }
-}
-
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
@@ -239,18 +144,17 @@ function isJsonContentType(value: string | undefined): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
-export function parseJsonBody(raw: Buffer): unknown {
+function parseJsonBody(raw: Buffer): unknown {
   const text = raw.toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'request body is empty: expected a JSON object');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    const where = jsonSyntaxError(text);
-    const message = where
-      ? `request body is not valid JSON: ${where.message} at line ${where.line}, column ${where.column} (position ${where.offset})`
-      : 'request body is not valid JSON';
-    throw new HttpError(400, 'MALFORMED_JSON', message, where ? { line: where.line, column: where.column, position: where.offset } : undefined);
-  }
+  const parsed = parseJson(text);
+  if (parsed.ok) return parsed.value;
+  const { message, line, column, position } = parsed.error;
+  throw new HttpError(400, 'MALFORMED_JSON', `request body is not valid JSON: ${message} at line ${line}, column ${column} (position ${position})`, {
+    line,
+    column,
+    position,
+  });
 }
 
 // ── the server ─────────────────────────────────────────────────────────────────────────────
@@ -437,6 +341,7 @@ class ApiHandler {
             errors: ['body: expected an object'],
           });
         }
+        // Only the shape is assumed here: the control plane checks every field with the spec schema.
         const created = await this.control.createCast(body as EphemeralCastRequest);
         this.log.info({ remote, action: 'createCast', name: created.name, expiresAt: created.expiresAt }, `api: cast ${created.name} created`);
         return sendJson(res, 201, created, { location: `/api/v1/specs/${encodeURIComponent(created.name)}` });

@@ -8,23 +8,25 @@ import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../machines/atomic-file.js';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
-import type { EphemeralCastRequest } from '../status/types.js';
+import { EphemeralCastRequestSchema } from '../status/types.js';
 
-export interface LastGoodEntry {
-  file: string;
-  line: number;
-  column: number;
-  hash: string;
+const LastGoodEntrySchema = z.object({
+  file: z.string(),
+  line: z.number().int().nonnegative(),
+  column: z.number().int().nonnegative(),
+  hash: z.string(),
   /** The validated spec input, as JSON, so a restart with a now-invalid file still runs it. */
-  spec: unknown;
-}
+  spec: z.unknown(),
+});
+export type LastGoodEntry = z.infer<typeof LastGoodEntrySchema>;
 
-export interface StoredCast {
-  name: string;
-  request: EphemeralCastRequest;
-  createdAt: string;
-  expiresAt?: string;
-}
+const StoredCastSchema = z.object({
+  name: z.string().min(1),
+  request: EphemeralCastRequestSchema,
+  createdAt: z.string(),
+  expiresAt: z.string().optional(),
+});
+export type StoredCast = z.infer<typeof StoredCastSchema>;
 
 export interface StateSnapshot {
   lastGood: Record<string, LastGoodEntry>;
@@ -39,19 +41,6 @@ const FORMAT_VERSION = 1;
 const FILES = { lastGood: 'last-good.json', suspended: 'suspends.json', casts: 'casts.json' } as const;
 type Concern = keyof typeof FILES;
 
-const LastGoodEntrySchema = z.object({
-  file: z.string(),
-  line: z.number().int().nonnegative(),
-  column: z.number().int().nonnegative(),
-  hash: z.string(),
-  spec: z.unknown(),
-});
-const StoredCastSchema = z.object({
-  name: z.string().min(1),
-  request: z.looseObject({ device: z.unknown(), url: z.string() }),
-  createdAt: z.string(),
-  expiresAt: z.string().optional(),
-});
 const LastGoodFile = z.object({ version: z.literal(FORMAT_VERSION), lastGood: z.record(z.string(), z.unknown()) });
 const SuspendsFile = z.object({ version: z.literal(FORMAT_VERSION), suspended: z.array(z.string()) });
 const CastsFile = z.object({ version: z.literal(FORMAT_VERSION), casts: z.array(z.unknown()) });
@@ -79,11 +68,6 @@ export class StateDir {
       suspended: new SerialWriter(() => this.write('suspended')),
       casts: new SerialWriter(() => this.write('casts')),
     };
-  }
-
-  /** Used by the process registry (another module owns its format). */
-  get childrenFile(): string {
-    return join(this.dir, 'children.json');
   }
 
   /** Creates the directory (0700) and loads what a previous run kept. Never throws on bad content. */
@@ -114,7 +98,7 @@ export class StateDir {
     const casts = await this.load(FILES.casts, CastsFile, problems);
     (casts?.casts ?? []).forEach((raw, i) => {
       const cast = StoredCastSchema.safeParse(raw);
-      if (cast.success) this.casts.set(cast.data.name, cast.data as StoredCast);
+      if (cast.success) this.casts.set(cast.data.name, cast.data);
       else problems.push(`${this.path(FILES.casts)}: cast #${i} ignored: ${firstIssue(cast.error)}`);
     });
 
@@ -130,16 +114,8 @@ export class StateDir {
     };
   }
 
-  getLastGood(name: string): LastGoodEntry | undefined {
-    return this.lastGood.get(name);
-  }
-
   isSuspended(name: string): boolean {
     return this.suspended.has(name);
-  }
-
-  getCast(name: string): StoredCast | undefined {
-    return this.casts.get(name);
   }
 
   saveLastGood(name: string, entry: LastGoodEntry): Promise<void> {

@@ -1,16 +1,20 @@
-// Prometheus metrics recomputed from the status list at scrape time (level-triggered like the
-// rest: no counters to keep in step with events, and a removed spec's series simply vanish).
-// One registry per instance: prom-client's default registry is a module-level singleton.
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+// The controller's /metrics: gauges recomputed from the status list at scrape time (level-triggered
+// like the rest: a removed spec's series simply vanish), plus the one count nothing else keeps,
+// reconcile passes. One registry per instance: prom-client's default registry is a module-level
+// singleton.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { SpecStatus } from './types.js';
 
 export interface StatusMetricsOptions {
   /** Process metrics (RSS, CPU, event loop lag), collected on scrape. */
   processMetrics?: boolean;
+  /** Streams running now (one per distinct render input), read at scrape; no `pagecast_streams` without it. */
+  runningStreams?: () => number;
 }
 
 export class StatusMetrics {
-  readonly registry = new Registry();
+  private readonly registry = new Registry();
+  private readonly reconciles: Counter;
   private readonly specsByPhase: Gauge<'phase'>;
   private readonly phase: Gauge<'spec' | 'phase'>;
   private readonly condition: Gauge<'spec' | 'type' | 'status'>;
@@ -35,7 +39,24 @@ export class StatusMetrics {
     this.dropped = gauge('pagecast_encoder_dropped_frames', 'Frames the encoder dropped since it started', ['spec', 'stream']);
     this.bitrate = gauge('pagecast_encoder_bitrate_kbps', 'Encoder output bitrate, latest sample', ['spec', 'stream']);
     this.fetchAge = gauge('pagecast_device_last_fetch_age_seconds', 'Seconds since the device last fetched its stream', ['spec']);
+    this.reconciles = new Counter({ name: 'pagecast_reconciles_total', help: 'Reconcile passes (one device each)', registers });
+    const runningStreams = opts.runningStreams;
+    if (runningStreams) {
+      new Gauge({
+        name: 'pagecast_streams',
+        help: 'Running streams (one per distinct page and quality)',
+        registers,
+        collect() {
+          this.set(runningStreams());
+        },
+      });
+    }
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'pagecast_' });
+  }
+
+  /** One reconcile pass completed. */
+  countReconcile(): void {
+    this.reconciles.inc();
   }
 
   get contentType(): string {
@@ -48,7 +69,7 @@ export class StatusMetrics {
     return this.registry.metrics();
   }
 
-  update(specs: SpecStatus[], now: Date = new Date()): void {
+  private update(specs: SpecStatus[], now: Date): void {
     for (const g of [this.specsByPhase, this.phase, this.condition, this.restarts, this.suspended, this.fps, this.speed, this.dropped, this.bitrate, this.fetchAge]) {
       (g as Gauge<string>).reset();
     }

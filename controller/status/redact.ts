@@ -12,12 +12,6 @@ export function redactUrl(raw: string): string {
   }
 }
 
-/** Header names stay (they say what is sent); values go. */
-export function redactHeaders(headers: Record<string, string> | undefined): Record<string, string> | undefined {
-  if (!headers) return undefined;
-  return Object.fromEntries(Object.keys(headers).map((k) => [k, '[redacted]']));
-}
-
 /** Replaces any URL inside free text (error messages quote URLs) with its redacted form. */
 export function redactText(text: string): string {
   return text.replace(/\b(?:https?|file):\/\/[^\s"'<>)]+/g, (m) => redactUrl(m));

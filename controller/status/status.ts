@@ -86,7 +86,7 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
 
   if (s) {
     const exit = s.lastExit;
-    const exitMsg = exit ? `${exit.component} ${exit.info.reason}${exit.info.message ? `: ${exit.info.message}` : ''}` : '';
+    const exitMsg = exit ? redactText(`${exit.component} ${exit.info.reason}${exit.info.message ? `: ${exit.info.message}` : ''}`) : '';
     conditions.push(cond('DisplayReady', !!s.display, s.display ? 'Running' : exit?.component === 'display' ? 'Exited' : 'Starting', s.display ? `display ${s.display}` : exitMsg));
     const br = s.reports.BrowserReady;
     conditions.push(
@@ -143,7 +143,11 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     phase,
     conditions: conditions.map((x) => clock.stamp(i.name, x, at)),
     restarts: (c?.restartCount ?? 0) + (s?.restarts ?? 0),
-    lastDrift: c?.lastDrift ?? (s?.lastExit ? { reason: `${cap(s.lastExit.component)}Exited`, message: redactText(s.lastExit.info.message ?? s.lastExit.info.reason), at: s.lastExit.at } : undefined),
+    lastDrift: c?.lastDrift
+      ? { ...c.lastDrift, message: c.lastDrift.message === undefined ? undefined : redactText(c.lastDrift.message) }
+      : s?.lastExit
+        ? { reason: `${cap(s.lastExit.component)}Exited`, message: redactText(s.lastExit.info.message ?? s.lastExit.info.reason), at: s.lastExit.at }
+        : undefined,
     nextScheduleChange: assignment?.nextChange,
     stream,
     deviceLastFetch,

@@ -1,5 +1,6 @@
 // The status model and the controller's control surface, shared by the reconciler, the HTTP API
 // and the CLI.
+import { z } from 'zod';
 import type { EncoderFigures, StreamFetchStats } from '../../machines/components.js';
 
 export type Phase =
@@ -74,15 +75,21 @@ export interface SpecStatus {
   generation: string; // hash of the spec version in use
 }
 
-export interface EphemeralCastRequest {
-  device: unknown; // validated by the API with the spec schema's DeviceRef
-  url: string;
-  quality?: unknown;
-  duration?: string; // e.g. "10m"; absent = until deleted
-  priority?: number;
-  mode?: unknown;
-  name?: string;
-}
+/**
+ * An ephemeral cast as the API takes it and the state directory keeps it. Only the shape is
+ * checked here: the controller validates the fields with the spec schema when it builds the spec,
+ * so errors carry the spec's own messages. Unknown fields are kept.
+ */
+export const EphemeralCastRequestSchema = z.looseObject({
+  device: z.unknown(), // a device name or { host, port }: the spec schema's DeviceRef
+  url: z.string(),
+  quality: z.unknown().optional(),
+  duration: z.string().optional(), // e.g. "10m"; absent = until deleted
+  priority: z.number().optional(),
+  mode: z.unknown().optional(),
+  name: z.string().optional(),
+});
+export type EphemeralCastRequest = z.infer<typeof EphemeralCastRequestSchema>;
 
 export interface HealthReport {
   ok: boolean;

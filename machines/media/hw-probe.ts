@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { HwAccel } from '../../specs/schema.js';
 import type { Logger } from '../log.js';
-import { writeAtomic } from '../processes/registry.js';
+import { writeFileAtomicSync } from '../atomic-file.js';
 import type { VideoEncoder } from './encoder-args.js';
 
 export interface ProbeResult {
@@ -73,7 +73,7 @@ export async function probeEncoder(hwAccel: HwAccel, opts: ProbeOptions = {}): P
     const all = readCache(opts.cacheFile);
     all[key] = result;
     try {
-      writeAtomic(opts.cacheFile, JSON.stringify(all, null, 2) + '\n');
+      writeFileAtomicSync(opts.cacheFile, JSON.stringify(all, null, 2) + '\n');
     } catch (err) {
       opts.log?.warn({ err: (err as Error).message }, 'cannot write the encoder probe cache');
     }

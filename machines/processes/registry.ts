@@ -1,11 +1,13 @@
 // Every child process of the controller, with pid, process group and start time, mirrored in a
 // state file so that the next start after a SIGKILL can remove what this run left behind. The
 // start time (field 22 of /proc/<pid>/stat) tells our process from an unrelated one that reused
-// its pid. Only node builtins and execa here: a fixture "controller" script loads this file alone.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+// its pid. Only node builtins, execa and ../atomic-file.ts here: a fixture "controller" script
+// loads this file and that one, transpiled on their own.
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type Options as ExecaOptions, type ResultPromise } from 'execa';
+import { writeFileAtomicSync } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 
 export interface ProcessRecord {
@@ -267,22 +269,10 @@ export class ProcessRegistry {
 
   private save(): void {
     const state: StateFile = { version: 1, controllerPid: process.pid, processes: this.list() };
-    writeAtomic(this.stateFile, JSON.stringify(state, null, 2) + '\n');
+    mkdirSync(dirname(this.stateFile), { recursive: true });
+    // Synchronous: a child is on disk before spawnRegistered returns, so a crash right after still finds it.
+    writeFileAtomicSync(this.stateFile, JSON.stringify(state, null, 2) + '\n');
   }
-}
-
-/** Write, fsync, rename: a reader sees the old file or the new one, never half of one. */
-export function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }
 
 export interface RegisteredChild {

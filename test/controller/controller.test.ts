@@ -6,6 +6,7 @@ import { Controller } from '../../controller/controller.js';
 import { silentLogger } from '../../machines/log.js';
 import { standInComponents, type StandIns } from '../stand-ins/components.js';
 import { waitUntil } from '../helpers.js';
+import { startApiServer } from '../../controller/http/api.js';
 
 const spec = (name: string, extra: Record<string, string> = {}) => `apiVersion: pagecast/v1
 kind: CastSpec
@@ -56,6 +57,28 @@ describe('controller with stand-in components', () => {
     const ev = c.log.events.filter((e) => e.startsWith('stop'));
     expect(ev.map((e) => e.split('#')[0])).toEqual(['stop encoder', 'stop browser', 'stop display'].sort((a, b) => ev.findIndex((x) => x.startsWith(a)) - ev.findIndex((x) => x.startsWith(b))));
     expect(ev.findIndex((e) => e.startsWith('stop display'))).toBe(ev.length - 1);
+  });
+
+  it('serves its real status as Prometheus metrics on /metrics', async () => {
+    writeFileSync(join(dir, 'a.yaml'), spec('menu-a', { device: 'TV A' }));
+    writeFileSync(join(dir, 'b.yaml'), spec('menu-b', { device: 'TV B' }));
+    await start();
+    await waitUntil(() => phase('menu-a') === 'Playing' && phase('menu-b') === 'Playing');
+    const api = await startApiServer({ control: ctl, host: '127.0.0.1', port: 0, token: 'x'.repeat(43), log: silentLogger() });
+    try {
+      const res = await fetch(`${api.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      expect(text).toContain('pagecast_specs{phase="Playing"} 2');
+      expect(text).toContain('pagecast_streams 1'); // one page, two screens
+      expect(text).toContain('pagecast_spec_phase{spec="menu-a",phase="Playing"} 1');
+      expect(text).toContain('pagecast_spec_condition{spec="menu-b",type="MediaPlaying",status="True"} 1');
+      expect(Number(/^pagecast_reconciles_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+      expect(text).not.toContain('s3cret');
+    } finally {
+      await api.close();
+    }
   });
 
   it('keeps the last good version running when the file turns invalid, with the error in status', async () => {

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isLoopbackHost, jsonSyntaxError, matchRoute, startApiServer, type ApiServer } from '../../../controller/http/api.js';
+import { isLoopbackHost, matchRoute, startApiServer, type ApiServer } from '../../../controller/http/api.js';
 import { PagecastError } from '../../../machines/errors.js';
 import { createLogger, silentLogger } from '../../../machines/log.js';
 import { FakeControl } from './fake-control.js';
@@ -207,7 +207,7 @@ describe('ephemeral casts', () => {
     expect(control.calls).toEqual([]);
   });
 
-  it('413 for a body over 64 KiB, declared or streamed', async () => {
+  it('413 for a body over 16 KiB, declared or streamed', async () => {
     const big = JSON.stringify({ device: 'TV', url: 'https://a.example/', pad: 'x'.repeat(70 * 1024) });
     const r = await postJson('/api/v1/casts', JSON.parse(big));
     expect(r.status).toBe(413);
@@ -308,30 +308,5 @@ describe('pure parts', () => {
   it('isLoopbackHost', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
     for (const h of ['0.0.0.0', '::', '192.168.1.2', 'example.com', '10.0.0.1']) expect(isLoopbackHost(h), h).toBe(false);
-  });
-
-  it('jsonSyntaxError agrees with JSON.parse on what is valid', () => {
-    const valid = ['{}', '[]', ' {"a": [1, -2.5e3, true, false, null, "x\\n\\u00e9"]} ', '"s"', '0'];
-    for (const t of valid) {
-      expect(() => JSON.parse(t)).not.toThrow();
-      expect(jsonSyntaxError(t), t).toBeUndefined();
-    }
-    const invalid: Array<[string, number, string]> = [
-      ['{', 1, 'unexpected end of input'],
-      ['{"a" 1}', 5, "expected ':'"],
-      ['{"a":1,}', 7, 'expected a property name'],
-      ['[1 2]', 3, "expected ',' or ']'"],
-      ['{"a":"x\ty"}', 7, 'control character'],
-      ['{"a":01}', 6, "expected ',' or '}'"],
-      ['{} x', 3, 'unexpected content after'],
-      ['"\\q"', 1, 'invalid escape'],
-      ['[' .repeat(600), 513, 'nested too deeply'],
-    ];
-    for (const [t, offset, msg] of invalid) {
-      expect(() => JSON.parse(t)).toThrow();
-      const e = jsonSyntaxError(t);
-      expect(e?.offset, t).toBe(offset);
-      expect(e?.message, t).toContain(msg);
-    }
   });
 });

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, mkdir } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { readJsonFile, writeFileAtomic } from '../../../machines/atomic-file.js';
+import { readJsonFile, writeFileAtomic, writeFileAtomicSync } from '../../../machines/atomic-file.js';
 import { silentLogger } from '../../../machines/log.js';
 import { defaultStateDir, SerialWriter, StateDir, type LastGoodEntry } from '../../../controller/sources/state-dir.js';
 
@@ -45,6 +45,26 @@ describe('writeFileAtomic / readJsonFile', () => {
 
   it('fails cleanly when the directory does not exist', async () => {
     await expect(writeFileAtomic(join(root, 'missing', 'a.json'), 'x')).rejects.toThrow(/ENOENT/);
+  });
+
+  it('writeFileAtomicSync: the same steps without yielding; the mode is exact whatever the umask', async () => {
+    const p = join(root, 'children.json');
+    writeFileAtomicSync(p, '{"x":1}', 0o666);
+    expect((await stat(p)).mode & 0o777).toBe(0o666);
+    writeFileAtomicSync(p, '{"x":2}');
+    expect((await stat(p)).mode & 0o777).toBe(0o600);
+    expect(await readdir(root)).toEqual(['children.json']);
+    expect(await readJsonFile(p)).toEqual({ ok: true, value: { x: 2 } });
+    expect(() => writeFileAtomicSync(join(root, 'missing', 'a.json'), 'x')).toThrow(/ENOENT/);
+  });
+
+  it('a rename that fails leaves the target and no temp file', async () => {
+    // A directory cannot be replaced by a file: the rename fails after the temp file was written.
+    await mkdir(join(root, 'taken'));
+    await expect(writeFileAtomic(join(root, 'taken'), 'x')).rejects.toThrow();
+    expect(() => writeFileAtomicSync(join(root, 'taken'), 'x')).toThrow();
+    expect(await readdir(root)).toEqual(['taken']);
+    expect((await stat(join(root, 'taken'))).isDirectory()).toBe(true);
   });
 });
 
@@ -96,13 +116,11 @@ describe('StateDir', () => {
       { name: 'doorbell', request: { device: 'Kitchen TV', url: 'https://cam.example/live?token=s3cret' }, createdAt: '2025-01-01T10:00:00.000Z', expiresAt: '2025-01-01T10:10:00.000Z' },
     ]);
     expect(b.isSuspended('office')).toBe(true);
-    expect(b.getLastGood('kitchen')?.hash).toBe('h1');
     for (const f of ['last-good.json', 'suspends.json', 'casts.json']) {
       expect((await stat(join(dir, f))).mode & 0o777).toBe(0o600);
     }
     await b.dropLastGood('kitchen');
     expect((await new StateDir({ dir, log: silentLogger() }).open()).lastGood).toEqual({});
-    expect(b.childrenFile).toBe(join(dir, 'children.json'));
   });
 
   it('reports a corrupt file, sets it aside, and still loads the others', async () => {
@@ -133,6 +151,17 @@ describe('StateDir', () => {
     // The next write replaces the set-aside file cleanly.
     await b.setSuspended('hall', true);
     expect((await new StateDir({ dir, log: silentLogger() }).open()).suspended).toEqual(['hall']);
+  });
+
+  it('checks a stored cast request against EphemeralCastRequestSchema, keeping fields it does not know', async () => {
+    const dir = join(root, 'state');
+    await mkdir(dir, { recursive: true });
+    const kept = { name: 'a', request: { device: 'TV', url: 'https://a.example/', priority: 5, comment: { by: 'ha' } }, createdAt: 'x' };
+    const wrong = { name: 'b', request: { device: 'TV', url: 'https://b.example/', priority: 'high' }, createdAt: 'x' };
+    await writeFile(join(dir, 'casts.json'), JSON.stringify({ version: 1, casts: [kept, wrong] }));
+    const snap = await new StateDir({ dir, log: silentLogger() }).open();
+    expect(snap.casts).toEqual([kept]);
+    expect(snap.problems).toEqual([expect.stringMatching(/casts\.json: cast #1 ignored: request\.priority: /)]);
   });
 
   it('rejects a file of the wrong shape or version', async () => {

@@ -35,6 +35,31 @@ describe('StatusMetrics', () => {
     expect(after).not.toContain('phase="Recovering"');
   });
 
+  it('counts reconcile passes and reads the running streams at each scrape', async () => {
+    let streams = 2;
+    const m = new StatusMetrics({ runningStreams: () => streams });
+    m.countReconcile();
+    m.countReconcile();
+    const text = await m.render([], now);
+    expect(text).toContain('# TYPE pagecast_reconciles_total counter');
+    expect(text).toContain('pagecast_reconciles_total 2');
+    expect(text).toContain('pagecast_streams 2');
+    streams = 0;
+    m.countReconcile();
+    const later = await m.render([], now);
+    expect(later).toContain('pagecast_streams 0');
+    expect(later).toContain('pagecast_reconciles_total 3');
+  });
+
+  it('process metrics only when asked; no stream gauge without a source', async () => {
+    const bare = await new StatusMetrics().render([], now);
+    expect(bare).not.toContain('pagecast_process_resident_memory_bytes');
+    expect(bare).not.toContain('pagecast_streams');
+    expect(bare).toContain('pagecast_reconciles_total 0');
+    const full = await new StatusMetrics({ processMetrics: true }).render([], now);
+    expect(full).toMatch(/^pagecast_process_resident_memory_bytes \d+/m);
+  });
+
   it('instances do not share a registry', async () => {
     const a = new StatusMetrics();
     const b = new StatusMetrics();

@@ -1,10 +1,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FFMPEG_STOP, ProcessRegistry, parseStat, processStartTime, spawnRegistered, writeAtomic } from '../../../machines/processes/registry.js';
+import { writeFileAtomicSync } from '../../../machines/atomic-file.js';
+import { FFMPEG_STOP, ProcessRegistry, parseStat, processStartTime, spawnRegistered } from '../../../machines/processes/registry.js';
+import { waitUntil } from '../../helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-reg-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -15,12 +17,21 @@ const alive = (pid: number) => {
     return false;
   }
 };
-async function until(f: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
+
+/**
+ * The fixture controller runs the real registry: transpile it, and the atomic write it imports,
+ * into `buildDir` with their layout kept (so `../atomic-file.js` resolves) and inside the
+ * repository (so `execa` does). Returns the registry module's path.
+ */
+function buildRegistry(buildDir: string): string {
+  const machines = join(import.meta.dirname, '../../../machines');
+  for (const file of ['processes/registry', 'atomic-file']) {
+    const src = readFileSync(join(machines, `${file}.ts`), 'utf8');
+    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+    mkdirSync(dirname(join(buildDir, file)), { recursive: true });
+    writeFileSync(join(buildDir, `${file}.js`), js);
   }
+  return join(buildDir, 'processes/registry.js');
 }
 
 describe('parseStat', () => {
@@ -61,13 +72,10 @@ describe('ProcessRegistry', () => {
   it('after a SIGKILLed controller, reapOrphans removes its children and spares a reused pid', async () => {
     // The fixture runs the real registry: transpile it next to the sources so `execa` resolves.
     const buildDir = join(import.meta.dirname, `../../fixtures/media/.build-${process.pid}`);
-    mkdirSync(buildDir, { recursive: true });
     try {
-      const src = readFileSync(join(import.meta.dirname, '../../../machines/processes/registry.ts'), 'utf8');
-      const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-      writeFileSync(join(buildDir, 'process-registry.mjs'), js);
+      const registryModule = buildRegistry(buildDir);
       const stateFile = join(tmp, 'controller.json');
-      const ctl = execa('node', [join(import.meta.dirname, '../../fixtures/media/fake-controller.mjs'), join(buildDir, 'process-registry.mjs'), stateFile], { reject: false });
+      const ctl = execa('node', [join(import.meta.dirname, '../../fixtures/media/fake-controller.mjs'), registryModule, stateFile], { reject: false });
       const line = await new Promise<string>((r) => ctl.stdout!.once('data', (d) => r(String(d))));
       const { pids } = JSON.parse(line) as { pids: number[] };
       expect(pids.every(alive)).toBe(true);
@@ -79,13 +87,13 @@ describe('ProcessRegistry', () => {
       const unrelated = execa('sleep', ['1000'], { reject: false });
       const state = JSON.parse(readFileSync(stateFile, 'utf8'));
       state.processes.push({ pid: unrelated.pid, pgid: unrelated.pid, name: 'ffmpeg', startTime: processStartTime(unrelated.pid!)! - 1 });
-      writeAtomic(stateFile, JSON.stringify(state));
+      writeFileAtomicSync(stateFile, JSON.stringify(state));
 
       const reg = new ProcessRegistry({ stateFile });
       const result = await reg.reapOrphans();
       expect(result.skipped).toEqual([unrelated.pid]);
       expect(result.killed).toEqual(expect.arrayContaining(pids));
-      await until(() => pids.every((p) => !alive(p)));
+      await waitUntil(() => pids.every((p) => !alive(p)), 5000, 'the orphans to exit');
       expect(alive(unrelated.pid!)).toBe(true);
       expect(JSON.parse(readFileSync(stateFile, 'utf8')).processes).toEqual([]);
       unrelated.kill('SIGKILL');
@@ -97,12 +105,10 @@ describe('ProcessRegistry', () => {
 
   it('a SIGTERMed controller leaves no child behind (checked in /proc)', async () => {
     const buildDir = join(import.meta.dirname, `../../fixtures/media/.build-term-${process.pid}`);
-    mkdirSync(buildDir, { recursive: true });
     try {
-      const src = readFileSync(join(import.meta.dirname, '../../../machines/processes/registry.ts'), 'utf8');
-      writeFileSync(join(buildDir, 'process-registry.mjs'), ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+      const registryModule = buildRegistry(buildDir);
       const stateFile = join(tmp, 'term.json');
-      const ctl = execa('node', [join(import.meta.dirname, '../../fixtures/media/fake-controller.mjs'), join(buildDir, 'process-registry.mjs'), stateFile], { reject: false });
+      const ctl = execa('node', [join(import.meta.dirname, '../../fixtures/media/fake-controller.mjs'), registryModule, stateFile], { reject: false });
       const { pids } = JSON.parse(await new Promise<string>((r) => ctl.stdout!.once('data', (d) => r(String(d))))) as { pids: number[] };
       ctl.kill('SIGTERM');
       expect((await ctl).exitCode).toBe(0);

@@ -1,0 +1,176 @@
+import type { SnapshotFrom, StateValue } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { buildStatus, phaseOf, TransitionClock, type StatusInputs } from '../../../controller/status/status.js';
+import type { Condition } from '../../../controller/status/types.js';
+import { castMachine } from '../../../machines/cast-machine.js';
+import { specMachine } from '../../../machines/spec-machine.js';
+import type { streamMachine } from '../../../machines/stream-machine.js';
+import { CastSpecSchema } from '../../../specs/schema.js';
+
+// Real snapshots of the real machines in a given state (machine.resolveState), with only the
+// context fields status.ts reads: phaseOf and buildStatus are tested on exactly what they match.
+type SpecSnap = SnapshotFrom<typeof specMachine>;
+type CastSnap = SnapshotFrom<typeof castMachine>;
+type StreamSnap = SnapshotFrom<typeof streamMachine>;
+
+const specIn = (value: StateValue, assignment: Record<string, unknown> = { role: 'play' }): SpecSnap =>
+  specMachine.resolveState({ value, context: { assignment } as unknown as SpecSnap['context'] });
+const castIn = (value: StateValue, context: Record<string, unknown> = {}): CastSnap =>
+  castMachine.resolveState({ value, context: { restartCount: 0, ...context } as unknown as CastSnap['context'] });
+/** buildStatus reads only a stream's context. */
+const streamWith = (context: Record<string, unknown>): StreamSnap =>
+  ({ context: { id: 's1', restarts: 0, browserReady: false, encoderServable: false, reports: {}, ...context } }) as unknown as StreamSnap;
+
+const spec = CastSpecSchema.parse({
+  apiVersion: 'pagecast/v1',
+  kind: 'CastSpec',
+  metadata: { name: 'kitchen' },
+  spec: { device: 'Kitchen TV', url: 'https://user:pw@ha.example/lovelace/kitchen?token=SECRET1' },
+});
+const inputs = (over: Partial<StatusInputs> = {}): StatusInputs => ({
+  name: 'kitchen',
+  spec,
+  source: { file: 'kitchen.yaml', line: 1, column: 1 },
+  generation: 'g1',
+  suspended: false,
+  ...over,
+});
+const T0 = new Date('2025-03-01T12:00:00.000Z');
+const T1 = new Date('2025-03-01T12:05:00.000Z');
+
+const playingStream = () =>
+  streamWith({
+    display: ':99',
+    browserReady: true,
+    encoderServable: true,
+    encoder: { encoder: 'libx264', figures: () => ({ fps: 30, speed: 1, droppedFrames: 0, duplicatedFrames: 0, bitrateKbps: 2900, frame: 60, at: T0.toISOString() }) },
+  });
+const playingCast = () => castIn({ connected: 'playing' }, { device: { host: '192.168.1.20', port: 8009 }, conn: { media: () => ({ playerState: 'PLAYING' }) } });
+
+const byType = (conditions: Condition[]) => Object.fromEntries(conditions.map((c) => [c.type, c]));
+
+describe('phaseOf', () => {
+  it('maps the spec and cast machines’ states to a phase', () => {
+    const active = { active: 'running' };
+    const cases: Array<[SpecSnap | undefined, CastSnap | undefined, string]> = [
+      [undefined, undefined, 'Pending'],
+      [specIn('stopped'), undefined, 'Stopped'],
+      [specIn('scheduled'), undefined, 'Scheduled'],
+      [specIn('suspended'), undefined, 'Suspended'],
+      [specIn('preempted'), undefined, 'Preempted'],
+      [specIn(active), undefined, 'Starting'],
+      [specIn(active), castIn('resolving'), 'Starting'],
+      [specIn(active), castIn('resolving', { restartCount: 1 }), 'Recovering'],
+      [specIn(active), castIn('connecting', { lastDrift: { reason: 'ConnectionLost', at: T0.toISOString() } }), 'Recovering'],
+      [specIn(active), castIn('retrying'), 'Recovering'],
+      [specIn(active), castIn({ connected: 'recovering' }), 'Recovering'],
+      [specIn(active), castIn({ connected: 'playing' }), 'Playing'],
+      [specIn(active), castIn({ connected: 'waitingDevice' }), 'Waiting'],
+      [specIn(active), castIn({ connected: 'standby' }), 'Waiting'],
+      [specIn(active), castIn('failed'), 'Failed'],
+      [specIn(active), castIn('ended'), 'Stopped'],
+      [specIn(active), castIn('tornDown'), 'Stopped'],
+      [specIn(active), castIn('stopping'), 'Stopped'],
+      [specIn(active), castIn('stopped'), 'Stopped'],
+    ];
+    for (const [spec$, cast$, phase] of cases) {
+      expect(phaseOf(spec$, cast$), `${JSON.stringify(spec$?.value)} / ${JSON.stringify(cast$?.value)}`).toBe(phase);
+    }
+  });
+});
+
+describe('buildStatus', () => {
+  it('recomputes every condition from what the actors hold, on every call', () => {
+    const clock = new TransitionClock();
+    const playing = buildStatus(inputs({ spec$: specIn({ active: 'running' }), cast$: playingCast(), stream$: playingStream() }), clock, T0);
+    expect(playing.phase).toBe('Playing');
+    expect(playing.conditions.map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
+      ['Valid', 'True', 'Valid', ''],
+      ['DisplayReady', 'True', 'Running', 'display :99'],
+      ['BrowserReady', 'True', 'PageShown', ''],
+      ['EncoderRunning', 'True', 'Encoding', 'libx264'],
+      ['StreamServable', 'True', 'SegmentsReady', ''],
+      ['DeviceFound', 'True', 'Resolved', '192.168.1.20:8009'],
+      ['DeviceConnected', 'True', 'Connected', ''],
+      ['MediaPlaying', 'True', 'Playing', 'device reports PLAYING'],
+    ]);
+    expect(playing.stream).toMatchObject({ id: 's1', encoder: 'libx264', figures: { fps: 30 } });
+
+    // The same spec, now with a file error, a conflict and a lost connection: nothing is carried over.
+    const later = buildStatus(
+      inputs({
+        error: 'kitchen.yaml:4:3 spec.quality: expected 480p, 720p or 1080p',
+        spec$: specIn({ active: 'running' }, { role: 'conflict', by: 'office' }),
+        cast$: castIn('retrying', { lastErrorStep: 'connect', lastError: 'connect ECONNREFUSED 192.168.1.20:8009', restartCount: 2 }),
+      }),
+      clock,
+      T1,
+    );
+    expect(later.phase).toBe('Recovering');
+    expect(later.restarts).toBe(2);
+    expect(later.stream).toBeUndefined();
+    expect(later.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Valid', 'False', 'InvalidSpec'],
+      ['DeviceConflict', 'True', 'EqualPriority'],
+      ['DeviceFound', 'Unknown', 'Resolving'],
+      ['DeviceConnected', 'False', 'ConnectFailed'],
+      ['MediaPlaying', 'False', 'NotPlaying'],
+    ]);
+    expect(byType(later.conditions).DeviceConflict!.message).toBe('office has the device at the same priority');
+    expect(byType(later.conditions).DeviceConnected!.message).toBe('connect ECONNREFUSED 192.168.1.20:8009');
+  });
+
+  it('keeps lastTransitionTime while a condition’s status and reason stay, and moves it when they change', () => {
+    const clock = new TransitionClock();
+    const at = (now: Date, cast$: CastSnap, name = 'kitchen') =>
+      byType(buildStatus(inputs({ name, spec$: specIn({ active: 'running' }), cast$, stream$: playingStream() }), clock, now).conditions);
+
+    const first = at(T0, playingCast());
+    expect(first.MediaPlaying!.lastTransitionTime).toBe(T0.toISOString());
+    const same = at(T1, playingCast());
+    expect(same.MediaPlaying!.lastTransitionTime).toBe(T0.toISOString());
+    expect(same.DisplayReady!.lastTransitionTime).toBe(T0.toISOString());
+
+    const T2 = new Date('2025-03-01T12:10:00.000Z');
+    const idle = at(T2, castIn({ connected: 'recovering' }, { device: { host: '192.168.1.20', port: 8009 }, conn: { media: () => undefined }, lastDrift: { reason: 'IdleError', message: 'device went IDLE (ERROR)', at: T2.toISOString() } }));
+    expect(idle.MediaPlaying).toMatchObject({ status: 'False', reason: 'IdleError', lastTransitionTime: T2.toISOString() });
+    expect(idle.DeviceConnected!.lastTransitionTime).toBe(T0.toISOString());
+
+    // Another spec has its own times; a forgotten spec starts over.
+    expect(at(T2, playingCast(), 'office').MediaPlaying!.lastTransitionTime).toBe(T2.toISOString());
+    clock.forget('kitchen');
+    const T3 = new Date('2025-03-01T12:15:00.000Z');
+    expect(at(T3, playingCast()).DisplayReady!.lastTransitionTime).toBe(T3.toISOString());
+    expect(at(T3, playingCast(), 'office').DisplayReady!.lastTransitionTime).toBe(T2.toISOString());
+  });
+
+  it('redacts secrets in the URL and in every message that quotes one', () => {
+    const leak = 'http://10.0.0.5:8181/s/STREAMTOKEN/master.m3u8?sig=SECRET2';
+    const status = buildStatus(
+      inputs({
+        spec$: specIn({ active: 'running' }),
+        cast$: castIn({ connected: 'recovering' }, {
+          device: { host: '192.168.1.20', port: 8009 },
+          lastErrorStep: 'load',
+          lastError: `LOAD of ${leak} failed`,
+          lastDrift: { reason: 'LoadFailed', message: `LOAD of ${leak} failed`, at: T0.toISOString() },
+        }),
+        stream$: streamWith({
+          reports: { BrowserReady: { reason: 'NavigationFailed', message: 'goto https://ha.example/k?token=SECRET3 timed out', at: T0.toISOString() } },
+          lastExit: { component: 'browser', info: { reason: 'exited', message: 'chromium exited: https://u:SECRET4@ha.example/' }, at: T0.toISOString() },
+        }),
+      }),
+      new TransitionClock(),
+      T0,
+    );
+    expect(status.url).toBe('https://[redacted]@ha.example/lovelace/kitchen?[redacted]');
+    const text = JSON.stringify(status);
+    for (const secret of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'pw@']) expect(text).not.toContain(secret);
+    expect(byType(status.conditions).MediaPlaying!.message).toBe('LOAD of http://10.0.0.5:8181/s/STREAMTOKEN/master.m3u8?[redacted] failed');
+    expect(status.lastDrift?.message).toBe('LOAD of http://10.0.0.5:8181/s/STREAMTOKEN/master.m3u8?[redacted] failed');
+    expect(byType(status.conditions).BrowserReady!.message).toBe('goto https://ha.example/k?[redacted] timed out');
+
+    const fromEnv = CastSpecSchema.parse({ apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'kitchen' }, spec: { device: 'Kitchen TV', urlFrom: { env: 'KITCHEN_URL' } } });
+    expect(buildStatus(inputs({ spec: fromEnv }), new TransitionClock(), T0).url).toBe('[from urlFrom]');
+  });
+});
