@@ -56,6 +56,7 @@ export class Controller implements ControlPlane {
   private resyncTimer?: NodeJS.Timeout;
   private readonly startedAt: Date;
   private stopped = false;
+  private started = false;
   private readonly statusMetrics: StatusMetrics;
 
   constructor(private readonly opts: ControllerOptions) {
@@ -129,6 +130,11 @@ export class Controller implements ControlPlane {
       this.enqueueAll();
     }, resync).unref();
     await this.queue.idle();
+    this.started = true;
+  }
+
+  ready(): boolean {
+    return this.started && !this.stopped;
   }
 
   /** Stops every pipeline in order (casts first, then streams) and the watcher. */

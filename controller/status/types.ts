@@ -111,6 +111,8 @@ export interface ControlPlane {
   /** false when no such ephemeral cast */
   deleteCast(name: string): Promise<boolean>;
   health(): HealthReport;
+  /** True once the first scan and reconcile are done (readiness, as against liveness). */
+  ready(): boolean;
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
 }

@@ -23,6 +23,7 @@ export class FakeControl implements ControlPlane {
   casts = new Set<string>();
   calls: string[] = [];
   healthy = true;
+  isReady = true;
   lastCast: EphemeralCastRequest | undefined;
 
   list(): SpecStatus[] {
@@ -64,6 +65,10 @@ export class FakeControl implements ControlPlane {
     this.specs.delete(name);
     return true;
   }
+  ready(): boolean {
+    return this.isReady;
+  }
+
   health(): HealthReport {
     return { ok: this.healthy, specs: this.specs.size, playing: 1, failed: this.healthy ? 0 : 1, startedAt: '2025-01-01T09:00:00.000Z' };
   }
