@@ -28,6 +28,8 @@ export interface LoadedSpec {
   docIndex: number;
   /** Stable hash of the normalised spec (defaults applied, keys sorted). */
   hash: string;
+  /** The document as written (before defaults and transforms): what a last good copy keeps. */
+  data: unknown;
 }
 
 /** A problem found in data, before it is placed in a file. */

@@ -305,7 +305,7 @@ export function loadSpecText(text: string, file: string): LoadResult {
     const checked = checkSpecData(data);
     if (checked.spec) {
       const at = pos(offsetFor(doc, ['metadata', 'name'], false));
-      result.specs.push({ spec: checked.spec, file, line: at.line, column: at.column, docIndex, hash: specHash(checked.spec) });
+      result.specs.push({ spec: checked.spec, file, line: at.line, column: at.column, docIndex, hash: specHash(checked.spec), data });
       return;
     }
     const found = checked.problems.map((p) => diag(offsetFor(doc, p.path, p.unknownKey === true), formatPath(p.path), p.message, 'error', name));

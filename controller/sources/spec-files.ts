@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { relative, resolve as resolvePath } from 'node:path';
 import type { CastSpec } from '../../specs/schema.js';
-import { listSpecFiles, loadSpecFile, type Diagnostic } from '../../specs/load.js';
+import { checkSpecData, listSpecFiles, loadSpecFile, type Diagnostic } from '../../specs/load.js';
 import { formatDiagnostic } from '../../specs/diagnostics.js';
 import { resolveStorageState, resolveUrl } from '../../specs/resolve.js';
 import { generationOf } from '../../specs/identity.js';
@@ -157,7 +157,7 @@ export class SpecFiles {
       const generation = generationOf(resolved.spec);
       if (owner?.generation !== generation || owner.source.file !== relFile) this.changed.add(name);
       this.specs.set(name, { spec: resolved.spec, source: { file: relFile, line: loaded.line, column: loaded.column }, generation, ephemeral: false });
-      void this.opts.state.saveLastGood(name, { file: relFile, line: loaded.line, column: loaded.column, hash: generation, spec: loaded.spec });
+      void this.opts.state.saveLastGood(name, { file: relFile, line: loaded.line, column: loaded.column, hash: generation, spec: loaded.data });
     }
     // A spec whose document is now invalid keeps its last good version, with the error shown.
     // On the first load after a restart, the last good versions come from the state directory.
@@ -201,8 +201,11 @@ export class SpecFiles {
     const names: string[] = [];
     for (const [name, entry] of Object.entries(this.opts.state.snapshot().lastGood)) {
       if (entry.file !== relFile || this.specs.has(name)) continue;
-      const spec = entry.spec as CastSpec;
-      if (!spec?.spec || !matchesSelector(spec, this.opts.selector)) continue;
+      // The state directory checked it on open; a copy that no longer validates is never run.
+      const checked = checkSpecData(entry.spec);
+      if (!checked.spec || checked.spec.metadata.name !== name) continue;
+      const spec = checked.spec;
+      if (!matchesSelector(spec, this.opts.selector)) continue;
       const resolved = await this.resolve(spec, path);
       if ('error' in resolved) continue;
       this.specs.set(name, { spec: resolved.spec, source: { file: relFile, line: entry.line, column: entry.column }, generation: generationOf(resolved.spec), ephemeral: false });

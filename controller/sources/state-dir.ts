@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../machines/atomic-file.js';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
+import { checkSpecData } from '../../specs/load.js';
+import { formatPath } from '../../specs/diagnostics.js';
 import { EphemeralCastRequestSchema } from '../status/types.js';
 
 const LastGoodEntrySchema = z.object({
@@ -15,7 +17,7 @@ const LastGoodEntrySchema = z.object({
   line: z.number().int().nonnegative(),
   column: z.number().int().nonnegative(),
   hash: z.string(),
-  /** The validated spec input, as JSON, so a restart with a now-invalid file still runs it. */
+  /** The spec document as written (checked again on every open), so a restart with a now-invalid file still runs it. */
   spec: z.unknown(),
 });
 export type LastGoodEntry = z.infer<typeof LastGoodEntrySchema>;
@@ -24,7 +26,11 @@ const StoredCastSchema = z.object({
   name: z.string().min(1),
   request: EphemeralCastRequestSchema,
   createdAt: z.string(),
-  expiresAt: z.string().optional(),
+  // A time that is not one (NaN, Infinity) would never expire, or expire at once: corrupt.
+  expiresAt: z
+    .string()
+    .refine((t) => Number.isFinite(Date.parse(t)), { message: 'expiresAt is not a time' })
+    .optional(),
 });
 export type StoredCast = z.infer<typeof StoredCastSchema>;
 
@@ -88,10 +94,26 @@ export class StateDir {
     }
 
     const lastGood = await this.load(FILES.lastGood, LastGoodFile, problems);
+    const rejected: Record<string, { entry: unknown; reason: string }> = {};
     for (const [name, raw] of Object.entries(lastGood?.lastGood ?? {})) {
       const entry = LastGoodEntrySchema.safeParse(raw);
-      if (entry.success) this.lastGood.set(name, entry.data);
-      else problems.push(`${this.path(FILES.lastGood)}: entry "${name}" ignored: ${firstIssue(entry.error)}`);
+      // A copy that no longer validates (hand-edited, or from an older pagecast) is never run.
+      const checked = entry.success ? checkSpecData(entry.data.spec) : undefined;
+      const reason = !entry.success
+        ? firstIssue(entry.error)
+        : !checked!.spec
+          ? `spec no longer valid: ${checked!.problems[0] ? `${formatPath(checked!.problems[0].path)}: ${checked!.problems[0].message}` : 'invalid'}`
+          : checked!.spec.metadata.name !== name
+            ? `spec is named ${checked!.spec.metadata.name}`
+            : undefined;
+      if (reason === undefined) this.lastGood.set(name, entry.data!);
+      else rejected[name] = { entry: raw, reason };
+    }
+    if (Object.keys(rejected).length > 0) {
+      const aside = this.path(`${FILES.lastGood}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      await writeFileAtomic(aside, JSON.stringify(rejected, null, 2) + '\n', 0o600).catch(() => undefined);
+      for (const [name, { reason }] of Object.entries(rejected)) problems.push(`${this.path(FILES.lastGood)}: entry "${name}" set aside in ${aside}: ${reason}`);
+      void this.writers.lastGood.schedule();
     }
     const suspends = await this.load(FILES.suspended, SuspendsFile, problems);
     for (const name of suspends?.suspended ?? []) this.suspended.add(name);

@@ -214,6 +214,23 @@ describe('controller with stand-in components', () => {
     expect(ctl.get('kitchen')!.error).toMatch(/^k\.yaml:\d+:\d+ /);
   });
 
+  it('after a restart, a last good copy that no longer validates is set aside: the start completes, nothing runs it', async () => {
+    writeFileSync(join(dir, 'k.yaml'), spec('kitchen'));
+    await start();
+    await waitUntil(() => phase('kitchen') === 'Playing');
+    await ctl.stop();
+    const { readFileSync } = await import('node:fs');
+    const file = JSON.parse(readFileSync(join(state, 'last-good.json'), 'utf8'));
+    file.lastGood.kitchen.spec = { spec: { url: 'https://x.example/' } }; // no device, no metadata: once a TypeError and a hang
+    writeFileSync(join(state, 'last-good.json'), JSON.stringify(file));
+    writeFileSync(join(dir, 'k.yaml'), 'apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: kitchen\n');
+    ctl = new Controller({ specsDir: dir, stateDir: state, components: c, log: silentLogger(), resyncMs: 60_000 });
+    await ctl.start();
+    expect(ctl.ready()).toBe(true);
+    expect(ctl.get('kitchen')).toBeUndefined();
+    expect(c.log.running('encoder')).toHaveLength(0);
+  });
+
   it('follows a Kubernetes ConfigMap mount: visible names are symlinks into ..data, swapped atomically', async () => {
     const { mkdirSync, symlinkSync } = await import('node:fs');
     mkdirSync(join(dir, '..2026_01'));

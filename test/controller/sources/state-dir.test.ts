@@ -123,6 +123,43 @@ describe('StateDir', () => {
     expect((await new StateDir({ dir, log: silentLogger() }).open()).lastGood).toEqual({});
   });
 
+  it.each([
+    ['a spec that no longer validates', { ...entry('h1'), spec: { apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'kitchen' }, spec: { device: 5, url: 'https://x.example/' } } }, /spec no longer valid: spec\.device: /],
+    ['no spec at all', { ...entry('h1'), spec: null }, /spec no longer valid/],
+    ['a spec named otherwise', { ...entry('h1'), spec: { ...(entry('h1').spec as object), metadata: { name: 'office' } } }, /spec is named office/],
+    ['a position that is not a number', { ...entry('h1'), line: 'x' }, /line/],
+  ])('a last good entry with %s is set aside, the others still load', async (_what, bad, reason) => {
+    const dir = join(root, 'state');
+    const a = new StateDir({ dir, log: silentLogger() });
+    await a.open();
+    await a.saveLastGood('office', { ...entry('h2'), spec: { ...(entry('h2').spec as object), metadata: { name: 'office' } } });
+    await a.flush();
+    const file = JSON.parse(await readFile(join(dir, 'last-good.json'), 'utf8'));
+    file.lastGood.kitchen = bad;
+    await writeFile(join(dir, 'last-good.json'), JSON.stringify(file));
+
+    const b = new StateDir({ dir, log: silentLogger() });
+    const snap = await b.open();
+    expect(Object.keys(snap.lastGood)).toEqual(['office']);
+    expect(snap.problems).toHaveLength(1);
+    expect(snap.problems[0]).toMatch(/last-good\.json: entry "kitchen" set aside in .*last-good\.json\.rejected-/);
+    expect(snap.problems[0]).toMatch(reason);
+    const aside = (await readdir(dir)).find((f) => f.startsWith('last-good.json.rejected-'))!;
+    expect(JSON.parse(await readFile(join(dir, aside), 'utf8')).kitchen.entry).toEqual(bad);
+    await b.flush();
+    expect(Object.keys(JSON.parse(await readFile(join(dir, 'last-good.json'), 'utf8')).lastGood)).toEqual(['office']);
+  });
+
+  it('a stored cast whose expiry is not a time is reported and dropped', async () => {
+    const dir = join(root, 'state');
+    const a = new StateDir({ dir, log: silentLogger() });
+    await a.open();
+    await a.putCast({ name: 'bad', request: { device: 'TV', url: 'https://x.example/' }, createdAt: '2025-01-01T10:00:00.000Z', expiresAt: 'Infinity' });
+    const snap = await new StateDir({ dir, log: silentLogger() }).open();
+    expect(snap.casts).toEqual([]);
+    expect(snap.problems.join('\n')).toMatch(/casts\.json: cast #0 ignored: expiresAt: expiresAt is not a time/);
+  });
+
   it('reports a corrupt file, sets it aside, and still loads the others', async () => {
     const dir = join(root, 'state');
     const a = new StateDir({ dir, log: silentLogger() });
