@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { loadSpecDir, loadSpecFile, checkNames, type LoadedSpec, type Diagnostic } from '../../specs/load.js';
 import { formatDiagnostic, formatGithub, validateConflicts } from '../../specs/diagnostics.js';
 import { castSpecJsonSchema } from '../../specs/json-schema.js';
+import { escapeControl } from '../../specs/escape.js';
 import { ApiClient, ApiClientError, DEFAULT_API_URL } from './api-client.js';
 import { defaultTokenPath, readToken } from '../http/auth.js';
 import { defaultStateDir } from '../sources/state-dir.js';
@@ -160,7 +161,7 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
           ...(values.priority !== undefined ? { priority: Number(values.priority) } : {}),
           ...(values.name ? { name: values.name } : {}),
         });
-        process.stdout.write(`${r.name}${r.expiresAt ? ` (until ${r.expiresAt})` : ''}\n`);
+        process.stdout.write(`${escapeControl(`${r.name}${r.expiresAt ? ` (until ${r.expiresAt})` : ''}`, { oneLine: true })}\n`);
         return 0;
       }
       case 'uncast': {
@@ -174,7 +175,7 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
     return 2;
   } catch (err) {
     if (err instanceof ApiClientError) {
-      process.stderr.write(`pagecast ${command}: ${err.message}\n`);
+      process.stderr.write(`pagecast ${command}: ${escapeControl(err.message)}\n`);
       return err.code === 'USAGE' ? 2 : 1;
     }
     throw err;
@@ -189,7 +190,7 @@ if (import.meta.url === pathToFileURL(invokedAs).href) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`pagecast: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`pagecast: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
       process.exitCode = 1;
     },
   );

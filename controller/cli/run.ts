@@ -12,6 +12,7 @@ import { lockStateDir } from '../sources/state-lock.js';
 import { defaultTokenPath, loadOrCreateToken } from '../http/auth.js';
 import { DEFAULT_API_PORT, startApiServer, type ApiServer } from '../http/api.js';
 import { PagecastError } from '../../machines/errors.js';
+import { escapeControl } from '../../specs/escape.js';
 
 export interface RunOptions {
   specsDir?: string;
@@ -143,7 +144,7 @@ export async function runCommand(args: string[]): Promise<number> {
     });
   } catch (err) {
     // Everything opened has been closed again: say why, exit non-zero.
-    process.stderr.write(`pagecast run: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`pagecast run: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
     return 1;
   }
   await notifySystemd('READY=1');

@@ -1,5 +1,6 @@
 // `pagecast status` output: a table of every spec, or one spec in detail. Pure: the clock is a
 // parameter, so the same status prints the same text.
+import { escapeControl } from '../../specs/escape.js';
 import { CONDITION_TYPES, type Condition, type SpecStatus } from '../status/types.js';
 
 const MESSAGE_WIDTH = 60;
@@ -88,7 +89,9 @@ function formatFps(s: SpecStatus): string {
   return typeof fps === 'number' && Number.isFinite(fps) ? fps.toFixed(1) : '-';
 }
 
-export function renderTable(header: string[], rows: string[][]): string {
+/** A table for a terminal. Every cell is escaped: text from specs, devices and the API is never raw. */
+export function renderTable(header: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((r) => r.map((c) => escapeControl(c, { oneLine: true })));
   const widths = header.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...(r[i] ?? '')].length)));
   const line = (cells: string[]): string =>
     cells
@@ -165,7 +168,8 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
     fields.push(['Stream', '-']);
   }
   const width = Math.max(...fields.map(([k]) => k.length)) + 3;
-  const lines = fields.map(([k, v]) => `${(k + ':').padEnd(width)}${v}`);
+  // Values are escaped; a multi-line error keeps its lines, indented under its label.
+  const lines = fields.map(([k, v]) => `${(k + ':').padEnd(width)}${escapeControl(v).replace(/\n/g, `\n${' '.repeat(width)}`)}`);
 
   if (st && st.fetches.length) {
     lines.push('Fetches:');

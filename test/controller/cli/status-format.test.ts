@@ -138,3 +138,29 @@ describe('formatStatusDetail', () => {
     expect(text.endsWith('Conditions:\n  (none)')).toBe(true);
   });
 });
+
+describe('nothing reaches the terminal raw', () => {
+  const hostile: SpecStatus = specStatus('kitchen', {
+    device: 'TV\u001b[2J\u001b[H',
+    error: 'k.yaml:3:1 first line\nk.yaml:4:1 second \u001b]0;pwned\u0007 line',
+    lastDrift: { reason: 'OtherApp', message: 'another app took the device: Evil\u001b[31m\u202eTube\r', at: '2025-03-01T11:59:00.000Z' },
+    conditions: [cond('MediaPlaying', 'False', 'OtherApp', 'another app: \u009b31mX\u2066')],
+    stream: { id: 's', sharedWith: [], fetches: [{ client: '10.0.0.1\u0000', bytes: 1 }] },
+  });
+  const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e\u2066]/;
+
+  it('the table escapes every cell', () => {
+    const t = formatStatusTable([hostile], now);
+    expect(t).not.toMatch(raw);
+    expect(t.split('\n')).toHaveLength(2); // a newline in a message cannot forge a row
+    expect(t).toContain('TV\\x1b[2J\\x1b[H');
+  });
+
+  it('the detail escapes every value and keeps a multi-line error readable', () => {
+    const d = formatStatusDetail(hostile, now);
+    expect(d).not.toMatch(raw);
+    expect(d).toContain('Evil\\x1b[31m\\u202eTube\\x0d');
+    expect(d).toMatch(/Error:\s+k\.yaml:3:1 first line\n\s+k\.yaml:4:1 second \\x1b\]0;pwned\\x07 line/);
+    expect(d).toContain('10.0.0.1\\x00');
+  });
+});
