@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { mkdir, stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { Controller } from '../controller.js';
+import { tuneHeapForDaemon } from '../heap.js';
 import { createLogger, type Logger } from '../../machines/log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { defaultStateDir } from '../sources/state-dir.js';
@@ -106,6 +107,7 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
+  tuneHeapForDaemon();
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
