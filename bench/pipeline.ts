@@ -18,6 +18,7 @@ import { playlistKbps, readMediaPlaylist } from '../machines/media/encoder.js';
 import { ProgressParser, type ProgressSample } from '../machines/media/ffmpeg-progress.js';
 import { createMediaDrivers } from '../machines/media/drivers.js';
 import { BrowserOptions, PRESETS, type Resolution } from '../specs/schema.js';
+import { waitUntil } from '../test/helpers.js';
 import { startPageServer, type PageServer } from '../test/fixtures/media/page-server.js';
 
 const CLK_TCK = 100; // Linux USER_HZ
@@ -61,14 +62,6 @@ function parseArgs(argv: string[]): BenchArgs {
   }
   if (!Number.isFinite(out.seconds) || out.seconds <= 0) throw new Error('--seconds expects a positive number');
   return out;
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** CPU % of one core per group over `seconds`, sampled from /proc. */
@@ -165,7 +158,7 @@ async function runBaseline(c: Case, url: string, registry: ProcessRegistry, root
     (ffmpeg.subprocess.stdout as Readable).on('data', (d: Buffer) => {
       for (const s of parser.push(String(d))) last = s;
     });
-    await until(() => (readMediaPlaylist(dir)?.segments.length ?? 0) >= 3, 30_000, 'the baseline to list three segments');
+    await waitUntil(() => (readMediaPlaylist(dir)?.segments.length ?? 0) >= 3, 30_000, 'the baseline to list three segments', { intervalMs: 100 });
     const servableMs = Date.now() - t0;
     const cpu = await measureCpu({ ffmpeg: ffmpeg.pgid, chromium: chromium.pgid, xvfb: xvfb.pgid }, seconds);
     const pl = readMediaPlaylist(dir);

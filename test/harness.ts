@@ -41,32 +41,50 @@ export async function startHarness(opts: { specs?: Record<string, string>; logLe
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(PAGE);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  page.url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const removeDirs = () => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  };
   const mdnsPort = 20000 + Math.floor(Math.random() * 20000);
-  for (const [f, t] of Object.entries(opts.specs ?? {})) writeFileSync(join(dir, f), t);
-  const runtime = await createRuntime({
-    stateDir,
-    log,
-    stream: { host: '127.0.0.1', port: 0 },
-    discovery: { interface: '127.0.0.1', port: mdnsPort, address: '127.255.255.255', timeoutMs: 3000, requeryMs: 300 },
-    castTimings: { heartbeatMs: 1000, deadAfterMs: 3000, requestTimeoutMs: 5000, connectTimeoutMs: 3000, statusPollMs: 1000 },
-  });
-  const controller = new Controller({
-    specsDir: dir,
-    stateDir,
-    components: runtime.components,
-    log,
-    fetches: (id) => runtime.streamServer.fetches(id),
-  });
-  await controller.start();
+  let runtime: Runtime | undefined;
+  let controller: Controller | undefined;
+  try {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    page.url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    for (const [f, t] of Object.entries(opts.specs ?? {})) writeFileSync(join(dir, f), t);
+    const created = await createRuntime({
+      stateDir,
+      log,
+      stream: { host: '127.0.0.1', port: 0 },
+      discovery: { interface: '127.0.0.1', port: mdnsPort, address: '127.255.255.255', timeoutMs: 3000, requeryMs: 300 },
+      castTimings: { heartbeatMs: 1000, deadAfterMs: 3000, requestTimeoutMs: 5000, connectTimeoutMs: 3000, statusPollMs: 1000 },
+    });
+    runtime = created;
+    controller = new Controller({
+      specsDir: dir,
+      stateDir,
+      components: created.components,
+      log,
+      fetches: (id) => created.streamServer.fetches(id),
+    });
+    await controller.start();
+    tls ??= await selfSignedCert();
+  } catch (err) {
+    // A harness that did not come up leaves nothing behind either.
+    await controller?.stop().catch(() => {});
+    await runtime?.close().catch(() => {});
+    server.close();
+    removeDirs();
+    throw err;
+  }
   const devices: FakeCastDevice[] = [];
-  tls ??= await selfSignedCert();
+  const rt = runtime; // narrowed, for the closures below
+  const ctl = controller;
   return {
     dir,
     stateDir,
-    runtime,
-    controller,
+    runtime: rt,
+    controller: ctl,
     page,
     mdnsPort,
     log,
@@ -83,15 +101,17 @@ export async function startHarness(opts: { specs?: Record<string, string>; logLe
       unlinkSync(join(dir, file));
     },
     pids() {
-      return runtime.registry.list().map((r) => r.pid);
+      return rt.registry.list().map((r) => r.pid);
     },
     async close() {
-      await controller.stop();
-      await runtime.close();
-      for (const d of devices) await d.stop();
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(stateDir, { recursive: true, force: true });
+      try {
+        await ctl.stop();
+        await rt.close();
+        for (const d of devices) await d.stop();
+      } finally {
+        server.close();
+        removeDirs();
+      }
     },
   };
 }

@@ -1,15 +1,73 @@
-// Waiting on conditions, never on fixed sleeps.
-export async function waitUntil<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+
+export interface WaitOptions {
+  /** Pause between probes; raise it for probes that cost something (a frame grab, an HTTP request). */
+  intervalMs?: number;
+}
+
+// Waiting on conditions, never on fixed sleeps. A probe that throws counts as "not yet"; the
+// last error is in the timeout message. `what` may be a function, to describe the state at the timeout.
+export async function waitUntil<T>(
+  probe: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  timeoutMs = 10_000,
+  what: string | (() => string) = 'condition',
+  opts: WaitOptions = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await probe();
-      if (v) return v as T;
+      if (v) return v;
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
+    if (Date.now() > deadline) {
+      const said = typeof what === 'function' ? what() : what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${said}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 10));
   }
+}
+
+export interface RequestLog {
+  /** Paths of requests undici created for the origin, in order. */
+  created: string[];
+  /** Paths whose request headers undici wrote to the socket: these reach the server even if aborted later. */
+  sent: string[];
+  close(): void;
+}
+
+/**
+ * Requests this process makes to `origin` (e.g. `http://127.0.0.1:1234`), seen on the client side
+ * through undici's diagnostics channels. A server's own count cannot tell a request sent before
+ * some moment from one sent after it: one already on the wire arrives later.
+ */
+export function recordRequests(origin: string): RequestLog {
+  const log: RequestLog = { created: [], sent: [], close: () => {} };
+  const want = new URL(origin).origin;
+  type Msg = { request: { origin?: unknown; path?: unknown } };
+  const pathIf = (m: unknown): string | undefined => {
+    const r = (m as Msg).request;
+    try {
+      return new URL(String(r.origin)).origin === want ? String(r.path) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const onCreate = (m: unknown) => {
+    const p = pathIf(m);
+    if (p !== undefined) log.created.push(p);
+  };
+  const onSent = (m: unknown) => {
+    const p = pathIf(m);
+    if (p !== undefined) log.sent.push(p);
+  };
+  subscribe('undici:request:create', onCreate);
+  subscribe('undici:client:sendHeaders', onSent);
+  log.close = () => {
+    unsubscribe('undici:request:create', onCreate);
+    unsubscribe('undici:client:sendHeaders', onSent);
+  };
+  return log;
 }

@@ -1,5 +1,6 @@
 // Several devices: one page on three TVs is one stream and three casts; two specs on one TV
 // follow arbitration; an ephemeral cast preempts and gives the TV back when it expires.
+// The harness is shared by the file; each test brings the three shops to playing itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, specYaml, waitPlaying, type Harness } from '../harness.js';
 import type { FakeCastDevice } from '../fake-device/device.js';
@@ -17,9 +18,14 @@ describe('a fleet of fake TVs, real pipeline', () => {
     await h?.close();
   });
 
-  it('one page on three devices is one stream (one FFmpeg, one Chromium) and three casts', async () => {
+  /** The three shop specs written (the same text again changes nothing) and all three TVs playing. */
+  async function shopsPlaying(): Promise<void> {
     tvs.forEach((tv, i) => h.writeSpec(`shop-${i}.yaml`, specYaml(`shop-${i}`, `{ host: 127.0.0.1, port: ${tv.port} }`, h.page.url)));
     for (const tv of tvs) await waitPlaying(tv, 60_000);
+  }
+
+  it('one page on three devices is one stream (one FFmpeg, one Chromium) and three casts', async () => {
+    await shopsPlaying();
     const names = h.runtime.registry.list().map((r) => r.name);
     expect(names.filter((n) => /ffmpeg/i.test(n))).toHaveLength(1);
     expect(names.filter((n) => /xvfb/i.test(n))).toHaveLength(1);
@@ -30,6 +36,8 @@ describe('a fleet of fake TVs, real pipeline', () => {
   });
 
   it('a higher-priority ephemeral cast preempts a TV and gives it back when it expires', async () => {
+    await shopsPlaying();
+    await waitUntil(() => h.controller.get('shop-0')?.phase === 'Playing', 30_000, 'shop-0 Playing');
     const tv = tvs[0]!;
     const { name } = await h.controller.createCast({
       device: { host: '127.0.0.1', port: tv.port },
@@ -47,9 +55,14 @@ describe('a fleet of fake TVs, real pipeline', () => {
   });
 
   it('two specs on one device: equal priority keeps the holder and reports DeviceConflict', async () => {
+    await shopsPlaying();
+    await waitUntil(() => h.controller.get('shop-1')?.phase === 'Playing', 30_000, 'shop-1 Playing');
     h.writeSpec('rival.yaml', specYaml('rival', `{ host: 127.0.0.1, port: ${tvs[1]!.port} }`, `${h.page.url}?rival`));
-    await waitUntil(() => h.controller.get('rival')?.conditions.some((c) => c.type === 'DeviceConflict' && c.status === 'True'), 15_000, 'conflict');
-    expect(h.controller.get('shop-1')!.phase).toBe('Playing');
-    h.removeSpec('rival.yaml');
+    try {
+      await waitUntil(() => h.controller.get('rival')?.conditions.some((c) => c.type === 'DeviceConflict' && c.status === 'True'), 15_000, 'conflict');
+      expect(h.controller.get('shop-1')!.phase).toBe('Playing');
+    } finally {
+      h.removeSpec('rival.yaml');
+    }
   });
 });

@@ -5,20 +5,37 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessRegistry } from '../../machines/processes/registry.js';
 import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
 import { gone, PAGE, specYaml, waitPlaying } from '../harness.js';
 import { waitUntil } from '../helpers.js';
 
 const CLI = join(process.cwd(), 'dist/controller/cli/cli.js');
 
-function startController(dir: string, stateDir: string): ChildProcess {
+const controllers: ChildProcess[] = [];
+
+/** `tmp` is the controller's TMPDIR: what a SIGKILLed one cannot clean up (Playwright's artifacts dir) stays in there. */
+function startController(dir: string, stateDir: string, tmp: string): ChildProcess {
   const child = spawn(process.execPath, [CLI, 'run', dir, '--state-dir', stateDir, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
   });
   child.stderr!.on('data', () => undefined);
+  controllers.push(child);
   return child;
 }
+
+// A test that fails half-way must not leave a controller (and its Xvfb, Chromium, FFmpeg) running:
+// SIGTERM makes it stop its pipelines.
+afterEach(async () => {
+  for (const child of controllers.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
 
 function childPids(stateDir: string): number[] {
   try {
@@ -32,6 +49,7 @@ function childPids(stateDir: string): number[] {
 describe('pagecast run as a process', () => {
   let dir: string;
   let stateDir: string;
+  let tmp: string;
   let tv: FakeCastDevice;
   let page: Server;
   let url: string;
@@ -39,6 +57,7 @@ describe('pagecast run as a process', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pc-proc-specs-'));
     stateDir = mkdtempSync(join(tmpdir(), 'pc-proc-state-'));
+    tmp = mkdtempSync(join(tmpdir(), 'pc-proc-tmp-'));
     page = createServer((_q, r) => r.end(PAGE));
     await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
@@ -47,14 +66,15 @@ describe('pagecast run as a process', () => {
     writeFileSync(join(dir, 'k.yaml'), specYaml('kitchen', `{ host: 127.0.0.1, port: ${tv.port} }`, url));
   });
   afterAll(async () => {
+    // What a SIGKILLed controller left, should a test have failed before the next start removed it.
+    if (stateDir) await new ProcessRegistry({ stateFile: join(stateDir, 'children.json') }).reapOrphans();
     await tv?.stop();
     page?.close();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(stateDir, { recursive: true, force: true });
+    for (const d of [dir, stateDir, tmp]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   it('SIGTERM: the TV receives STOP, the process exits 0 and no child is left', async () => {
-    const child = startController(dir, stateDir);
+    const child = startController(dir, stateDir, tmp);
     await waitPlaying(tv, 60_000);
     const pids = childPids(stateDir);
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -67,7 +87,7 @@ describe('pagecast run as a process', () => {
   });
 
   it('SIGKILL leaves children behind; the next start removes them and plays again', async () => {
-    const first = startController(dir, stateDir);
+    const first = startController(dir, stateDir, tmp);
     await waitPlaying(tv, 60_000);
     const pids = childPids(stateDir);
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -76,7 +96,7 @@ describe('pagecast run as a process', () => {
     await exited;
     // The children are in their own process groups: they outlive a SIGKILLed controller.
     expect(pids.some((p) => !gone(p))).toBe(true);
-    const second = startController(dir, stateDir);
+    const second = startController(dir, stateDir, tmp);
     try {
       await waitUntil(() => pids.every(gone), 20_000, 'the last run’s children removed');
       await waitUntil(() => childPids(stateDir).some((p) => !pids.includes(p)), 30_000, 'new children');

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { recordRequests, waitUntil, type RequestLog } from '../helpers.js';
 import { startPlayer } from './hls-player.js';
 import type { Player, PlayerLoad, PlayerOptions, PlayerStatus } from './player-types.js';
 
@@ -22,15 +23,8 @@ interface Encoder {
   kill(): Promise<void>;
 }
 
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// The probes here read files FFmpeg keeps rewriting: no need to look more often.
+const POLL = { intervalMs: 50 };
 
 function listedSegments(dir: string): string[] {
   try {
@@ -65,7 +59,7 @@ async function startEncoder(o: { audio?: boolean; fmp4?: boolean; event?: boolea
     },
   };
   encoders.push(enc);
-  await waitFor(() => listedSegments(dir).length >= 4 || (proc.exitCode !== null && new Error(stderr)), 20_000, 'four segments from ffmpeg').then((v) => {
+  await waitUntil(() => listedSegments(dir).length >= 4 || (proc.exitCode !== null && new Error(stderr)), 20_000, 'four segments from ffmpeg', POLL).then((v) => {
     if (v instanceof Error) throw new Error(`ffmpeg exited: ${v.message}`);
   });
   return enc;
@@ -80,6 +74,8 @@ interface ServerControl {
   /** Bytes served instead of the file's. */
   replace: (name: string) => Buffer | undefined;
   requests: { name: string; origin?: string; status: number }[];
+  /** The same requests seen from the client side (what was started, what was sent, and when). */
+  client: RequestLog;
 }
 
 interface TestServer extends ServerControl {
@@ -88,7 +84,7 @@ interface TestServer extends ServerControl {
 }
 
 async function startServer(dir: string): Promise<TestServer> {
-  const ctl: ServerControl = { cors: { playlists: true, segments: true }, files: new Map(), gone: () => false, replace: () => undefined, requests: [] };
+  const ctl: Omit<ServerControl, 'client'> = { cors: { playlists: true, segments: true }, files: new Map(), gone: () => false, replace: () => undefined, requests: [] };
   const server: Server = createServer((req, res) => {
     const name = basename(new URL(req.url ?? '/', 'http://x').pathname);
     const playlist = name.endsWith('.m3u8');
@@ -109,10 +105,13 @@ async function startServer(dir: string): Promise<TestServer> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  const client = recordRequests(`http://127.0.0.1:${port}`);
   const s: TestServer = Object.assign(ctl, {
+    client,
     url: (name: string) => `http://127.0.0.1:${port}/${name}`,
     close: () =>
       new Promise<void>((r) => {
+        client.close();
         server.closeAllConnections();
         server.close(() => r());
       }),
@@ -144,10 +143,15 @@ function play(load: PlayerLoad, opts: Partial<PlayerOptions> = {}): Run {
     times,
     last: () => player.status(),
     until: (pred, timeoutMs, what) =>
-      waitFor(() => {
-        const s = player.status();
-        return pred(s) ? s : undefined;
-      }, timeoutMs, `${what} (last status ${JSON.stringify(player.status())})`),
+      waitUntil(
+        () => {
+          const s = player.status();
+          return pred(s) ? s : undefined;
+        },
+        timeoutMs,
+        () => `${what} (last status ${JSON.stringify(player.status())})`,
+        POLL,
+      ),
   };
 }
 
@@ -210,13 +214,16 @@ describe('MPEG-TS live stream with audio', () => {
     // ~1 status a second while playing, not one per tick.
     expect(run.statuses.length).toBeLessThan(40);
 
-    // stop(): nothing more is fetched or emitted, even as the encoder goes on.
+    // stop(): nothing more is fetched or emitted, even as the encoder goes on. "Fetched after stop"
+    // is counted on the client side: a request already sent may still reach the server afterwards.
     run.player.stop();
-    const requestsAtStop = srv.requests.length;
+    const createdAtStop = srv.client.created.length;
+    const sentAtStop = srv.client.sent.length;
     const statusesAtStop = run.statuses.length;
     const listed = listedSegments(enc.dir).at(-1);
-    await waitFor(() => listedSegments(enc.dir).at(-1) !== listed && listedSegments(enc.dir).at(-1), 5_000, 'a new segment after stop');
-    expect(srv.requests.length).toBe(requestsAtStop);
+    await waitUntil(() => listedSegments(enc.dir).at(-1) !== listed && listedSegments(enc.dir).at(-1), 5_000, 'a new segment after stop', POLL);
+    expect(srv.client.created.slice(createdAtStop)).toEqual([]);
+    expect(srv.requests.length).toBeLessThanOrEqual(sentAtStop);
     expect(run.statuses.length).toBe(statusesAtStop);
   });
 
@@ -276,7 +283,7 @@ describe('MPEG-TS live stream with audio', () => {
     await run.until((s) => s.message !== undefined, 5_000, 'a hang reason');
     const seen = run.statuses.length;
     const segs = listedSegments(enc.dir).at(-1);
-    await waitFor(() => listedSegments(enc.dir).indexOf(segs ?? '') <= 2 && listedSegments(enc.dir).indexOf(segs ?? '') !== -1, 6_000, 'three more segments');
+    await waitUntil(() => listedSegments(enc.dir).indexOf(segs ?? '') <= 2 && listedSegments(enc.dir).indexOf(segs ?? '') !== -1, 6_000, 'three more segments', POLL);
     expect(run.statuses.every((s) => s.playerState === 'BUFFERING')).toBe(true);
     expect(run.last()).toMatchObject({ playerState: 'BUFFERING', framesDecoded: 0 });
     expect(run.last().message).toMatch(/contradict/);
@@ -294,10 +301,10 @@ describe('MPEG-TS live stream with audio', () => {
     console.log(`[fake-player] BUFFERED froze at currentTime ${frozen.currentTime} s (PLAYING at ${playing.currentTime})`);
     // Stays frozen while the encoder produces three more segments.
     const atFreeze = listedSegments(enc.dir).at(-1) ?? '';
-    await waitFor(() => {
+    await waitUntil(() => {
       const l = listedSegments(enc.dir);
       return l.includes(atFreeze) && l.indexOf(atFreeze) <= l.length - 4;
-    }, 8_000, 'three more segments');
+    }, 8_000, 'three more segments', POLL);
     expect(run.last()).toMatchObject({ playerState: 'BUFFERING', segmentsDecoded: 3 });
     expect(run.statuses.some((s) => s.playerState === 'IDLE')).toBe(false);
     expect(srv.requests.filter((r) => r.name === 'index.m3u8')).toHaveLength(1);
@@ -395,10 +402,10 @@ describe('fMP4 live stream', () => {
     for (const r of runs) await r.until((s) => s.message !== undefined, 5_000, 'a hang reason');
     // Four target durations: a working player reaches PLAYING within one or two.
     const start = listedSegments(enc.dir).at(-1) ?? '';
-    await waitFor(() => {
+    await waitUntil(() => {
       const l = listedSegments(enc.dir);
       return l.includes(start) && l.indexOf(start) <= l.length - 5;
-    }, 8_000, 'four more segments');
+    }, 8_000, 'four more segments', POLL);
     for (const r of runs) {
       expect(r.statuses.every((s) => s.playerState === 'BUFFERING')).toBe(true);
       expect(r.last()).toMatchObject({ playerState: 'BUFFERING', framesDecoded: 0, beforeFirstFrame: true });
@@ -413,7 +420,7 @@ describe('fMP4 live stream', () => {
     const run = play({ url: srv.url('master.m3u8'), streamType: 'LIVE', ...FMP4_HINTS });
     await run.until((x) => x.playerState === 'PLAYING', 10_000, 'PLAYING');
     enc.proc.kill('SIGTERM'); // FFmpeg finishes the segment and writes #EXT-X-ENDLIST
-    await waitFor(() => enc.proc.exitCode !== null || enc.proc.signalCode !== null, 5_000, 'ffmpeg to exit');
+    await waitUntil(() => enc.proc.exitCode !== null || enc.proc.signalCode !== null, 5_000, 'ffmpeg to exit', POLL);
     expect(readFileSync(join(enc.dir, 'index.m3u8'), 'utf8')).toContain('#EXT-X-ENDLIST');
     const s = await run.until((x) => x.playerState === 'IDLE', 10_000, 'IDLE');
     expect(s).toMatchObject({ idleReason: 'FINISHED' });
@@ -425,7 +432,7 @@ describe('fMP4 live stream', () => {
 describe('EVENT playlist', () => {
   it('starts at its beginning even when LOADed as LIVE', async () => {
     const enc = await startEncoder({ event: true });
-    await waitFor(() => listedSegments(enc.dir).length >= 6, 10_000, 'six segments');
+    await waitUntil(() => listedSegments(enc.dir).length >= 6, 10_000, 'six segments', POLL);
     const srv = await startServer(enc.dir);
     const run = play({ url: srv.url('master.m3u8'), streamType: 'LIVE', ...TS_HINTS });
     await run.until((s) => s.playerState === 'PLAYING', 10_000, 'PLAYING');

@@ -1,7 +1,8 @@
 // The player's HTTP and clock behaviour against hand-written playlists on a loopback server,
-// with the ffprobe step swapped for a stand-in (real decoding is in test/real/fake-player.test.ts).
+// with the ffprobe step swapped for a stand-in (real decoding is in hls-player.real.test.ts).
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { recordRequests, waitUntil, type RequestLog } from '../helpers.js';
 import { createHlsPlayer } from './hls-player.js';
 import type { Player, PlayerLoad, PlayerStatus } from './player-types.js';
 import type { SegmentProbe } from './probe.js';
@@ -12,44 +13,49 @@ const TS_BYTES = Buffer.alloc(376, 0);
 TS_BYTES[0] = 0x47;
 TS_BYTES[188] = 0x47;
 
-type Route = (name: string) => { status?: number; body: string | Buffer; cors?: boolean } | undefined;
+type Reply = { status?: number; body: string | Buffer; cors?: boolean } | undefined;
+/** May return a promise: the request is then held, in flight, until it settles. */
+type Route = (name: string) => Reply | Promise<Reply>;
 
-const closers: (() => Promise<void>)[] = [];
+const closers: (() => Promise<void> | void)[] = [];
 const players: Player[] = [];
 afterEach(async () => {
   for (const p of players.splice(0)) p.stop();
   for (const c of closers.splice(0)) await c();
 });
 
-async function serve(route: Route): Promise<{ url: (n: string) => string; hits: string[] }> {
+async function serve(route: Route): Promise<{ url: (n: string) => string; hits: string[]; answered: string[]; requests: RequestLog }> {
   const hits: string[] = [];
-  const server: Server = createServer((req, res) => {
+  const answered: string[] = [];
+  const server: Server = createServer(async (req, res) => {
     const name = (req.url ?? '/').slice(1);
     hits.push(name);
-    const r = route(name);
+    const r = await route(name);
     if (r?.cors !== false) res.setHeader('Access-Control-Allow-Origin', '*');
     res.statusCode = r ? (r.status ?? 200) : 404;
     res.end(r?.body ?? 'nope');
+    answered.push(name);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  closers.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  return { url: (n) => `http://127.0.0.1:${port}/${n}`, hits };
+  const requests = recordRequests(`http://127.0.0.1:${port}`);
+  closers.push(() => new Promise<void>((r) => { requests.close(); server.closeAllConnections(); server.close(() => r()); }));
+  return { url: (n) => `http://127.0.0.1:${port}/${n}`, hits, answered, requests };
 }
 
 function play(load: PlayerLoad, probe: (b: Uint8Array) => Promise<SegmentProbe> = async () => GOOD) {
   const statuses: PlayerStatus[] = [];
   const player = createHlsPlayer(load, { maxLevel: 41, origin: ORIGIN }, (s) => statuses.push(s), { probe: (b) => probe(b) });
   players.push(player);
-  const until = async (pred: (s: PlayerStatus) => boolean, ms = 5_000): Promise<PlayerStatus> => {
-    const end = Date.now() + ms;
-    while (!pred(player.status())) {
-      if (Date.now() > end) throw new Error(`timed out; last ${JSON.stringify(player.status())}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return player.status();
-  };
+  const until = (pred: (s: PlayerStatus) => boolean, ms = 5_000): Promise<PlayerStatus> =>
+    waitUntil(() => pred(player.status()) && player.status(), ms, () => `the player (last ${JSON.stringify(player.status())})`);
   return { player, statuses, until };
+}
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 const mediaText = (first: number, n: number, o: { td?: number; dur?: number; end?: boolean } = {}): string =>
@@ -60,6 +66,16 @@ const mediaText = (first: number, n: number, o: { td?: number; dur?: number; end
     ...Array.from({ length: n }, (_, i) => `#EXTINF:${o.dur ?? 0.2},\ns${first + i}.ts`),
     o.end ? '#EXT-X-ENDLIST' : '',
   ].join('\n');
+
+/** A live playlist of three 0.3 s segments that never moves, and its segments. */
+const live: Route = (n) => (n === 'live.m3u8' ? { body: mediaText(0, 3, { td: 0.3, dur: 0.3 }) } : n.endsWith('.ts') ? { body: TS_BYTES } : undefined);
+
+/** Lets the time of `loads` playlist loads pass, shown by a control player on its own server (no fixed sleep). */
+async function refreshesPass(loads: number): Promise<void> {
+  const srv = await serve(live);
+  const control = play({ url: srv.url('live.m3u8') });
+  await control.until(() => srv.hits.filter((h) => h === 'live.m3u8').length >= loads);
+}
 
 describe('hls-player (stand-in decoder)', () => {
   it('refuses a non-loopback URL without touching the network', async () => {
@@ -101,6 +117,8 @@ describe('hls-player (stand-in decoder)', () => {
     expect(s).toMatchObject({ idleReason: 'FINISHED', segmentsDecoded: 3, framesDecoded: 15, currentTime: 0.6 });
     expect(s.detailedErrorCode).toBeUndefined();
     expect(run.statuses.map((x) => x.playerState)).toContain('PLAYING');
+    // BUFFERING first, although the stand-in decodes the first segment long before the first tick.
+    expect(run.statuses[0]?.playerState).toBe('BUFFERING');
     expect(srv.hits.filter((h) => h.endsWith('.ts'))).toEqual(['s0.ts', 's1.ts', 's2.ts']);
   });
 
@@ -144,26 +162,93 @@ describe('hls-player (stand-in decoder)', () => {
   });
 
   it('survives a listener that throws, and emits nothing after stop()', async () => {
-    const srv = await serve((n) => (n === 'live.m3u8' ? { body: mediaText(0, 3, { td: 0.3, dur: 0.3 }) } : n.endsWith('.ts') ? { body: TS_BYTES } : undefined));
+    const srv = await serve(live);
     let calls = 0;
     const player = createHlsPlayer({ url: srv.url('live.m3u8') }, { maxLevel: 41, origin: ORIGIN }, () => {
       calls += 1;
       throw new Error('listener bug');
     }, { probe: async () => GOOD });
     players.push(player);
-    const end = Date.now() + 5_000;
-    while (player.status().playerState !== 'PLAYING' && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    expect(player.status().playerState).toBe('PLAYING');
+    await waitUntil(() => player.status().playerState === 'PLAYING', 5_000, () => `PLAYING (last ${JSON.stringify(player.status())})`);
     player.stop();
     const frozen = player.status();
     const at = calls;
-    const hits = srv.hits.length;
-    // A control player on its own server shows time for two more refreshes has passed.
-    const srv2 = await serve((n) => (n === 'live.m3u8' ? { body: mediaText(0, 3, { td: 0.3, dur: 0.3 }) } : n.endsWith('.ts') ? { body: TS_BYTES } : undefined));
-    const control = play({ url: srv2.url('live.m3u8') });
-    await control.until(() => srv2.hits.filter((h) => h === 'live.m3u8').length >= 3);
+    const sent = srv.requests.sent.length;
+    const created = srv.requests.created.length;
+    await refreshesPass(3);
     expect(calls).toBe(at);
     expect(player.status()).toEqual(frozen); // currentTime no longer runs
-    expect(srv.hits.length).toBe(hits);
+    // Nothing is requested after stop(). Counted where the player makes requests: one it had already
+    // sent may still reach the server after stop(), so the server's count cannot say "after".
+    expect(srv.requests.created.slice(created)).toEqual([]);
+    expect(srv.hits.length).toBeLessThanOrEqual(sent);
+  });
+
+  // stop() while work is in flight: whatever that work brings back afterwards must change nothing.
+  it('stopped while a segment fetch is in flight: the late response is ignored', async () => {
+    const gate = deferred();
+    const srv = await serve(async (n) => {
+      if (n === 's1.ts') await gate.promise;
+      return live(n);
+    });
+    let probes = 0;
+    const run = play({ url: srv.url('live.m3u8'), streamType: 'LIVE' }, async () => {
+      probes += 1;
+      return GOOD;
+    });
+    await run.until((x) => x.segmentsDecoded === 1);
+    await waitUntil(() => srv.hits.includes('s1.ts'), 5_000, 's1.ts requested (and held)');
+    run.player.stop();
+    const frozen = run.player.status();
+    const at = { statuses: run.statuses.length, probes, created: srv.requests.created.length };
+    gate.resolve();
+    await waitUntil(() => srv.answered.includes('s1.ts'), 5_000, 's1.ts answered');
+    await refreshesPass(3);
+    expect(run.statuses.length).toBe(at.statuses);
+    expect(run.player.status()).toEqual(frozen);
+    expect(probes).toBe(at.probes);
+    expect(srv.requests.created.slice(at.created)).toEqual([]);
+  });
+
+  it('stopped while a segment is being decoded: the late probe result is ignored', async () => {
+    const srv = await serve(live);
+    const decoding = deferred<SegmentProbe>();
+    let probes = 0;
+    const run = play({ url: srv.url('live.m3u8'), streamType: 'LIVE' }, () => (++probes === 2 ? decoding.promise : Promise.resolve(GOOD)));
+    await run.until((x) => x.segmentsDecoded === 1);
+    await waitUntil(() => probes === 2, 5_000, 'the second segment in the decoder');
+    run.player.stop();
+    const frozen = run.player.status();
+    const at = { statuses: run.statuses.length, created: srv.requests.created.length };
+    decoding.resolve(GOOD);
+    await refreshesPass(3);
+    expect(run.statuses.length).toBe(at.statuses);
+    expect(run.player.status()).toEqual(frozen); // still one segment decoded
+    expect(srv.requests.created.slice(at.created)).toEqual([]);
+    expect(probes).toBe(2);
+  });
+
+  it('stopped while a playlist refresh is in flight: the segments it lists are never fetched', async () => {
+    const gate = deferred();
+    let loads = 0;
+    const srv = await serve(async (n) => {
+      if (n !== 'live.m3u8') return live(n);
+      if (++loads === 1) return { body: mediaText(0, 3, { td: 0.3, dur: 0.3 }) };
+      await gate.promise;
+      return { body: mediaText(0, 6, { td: 0.3, dur: 0.3 }) }; // three new segments
+    });
+    const run = play({ url: srv.url('live.m3u8'), streamType: 'LIVE' });
+    await run.until((x) => x.segmentsDecoded === 3);
+    await waitUntil(() => loads === 2, 5_000, 'a refresh requested (and held)');
+    run.player.stop();
+    const frozen = run.player.status();
+    const at = { statuses: run.statuses.length, created: srv.requests.created.length };
+    gate.resolve();
+    await waitUntil(() => srv.answered.filter((h) => h === 'live.m3u8').length === 2, 5_000, 'the refresh answered');
+    await refreshesPass(3);
+    expect(run.statuses.length).toBe(at.statuses);
+    expect(run.player.status()).toEqual(frozen);
+    expect(srv.requests.created.slice(at.created)).toEqual([]);
+    expect(srv.hits.filter((h) => /^s[345]\.ts$/.test(h))).toEqual([]);
   });
 });

@@ -221,6 +221,9 @@ class HlsPlayer implements Player {
   }
 
   start(): void {
+    // BUFFERING is the first status, as on the receiver; not left to the first tick, which a fast
+    // first segment can beat. A microtask, so the listener is never called from inside start().
+    queueMicrotask(() => this.guard(() => this.evaluate()));
     this.tickTimer = setInterval(() => this.guard(() => this.evaluate()), TICK_MS);
     this.guardAsync(() => this.begin());
   }

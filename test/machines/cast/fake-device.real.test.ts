@@ -11,6 +11,7 @@ import type { CastDrift } from '../../../machines/components.js';
 import type { StreamMode } from '../../../specs/schema.js';
 import { connectCast } from '../../../machines/cast/connection.js';
 import { FakeCastDevice } from '../../fake-device/device.js';
+import { waitUntil } from '../../helpers.js';
 
 interface Stream {
   dir: string;
@@ -25,16 +26,6 @@ afterEach(async () => {
 afterAll(async () => {
   while (live.length) await live.pop()!();
 });
-
-async function until<T>(get: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = get();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** FFmpeg live HLS (video + silent AAC, master playlist with CODECS) behind a CORS HTTP server. */
 async function liveStream(mode: StreamMode): Promise<Stream> {
@@ -82,7 +73,7 @@ async function liveStream(mode: StreamMode): Promise<Stream> {
     }
   };
   // The controller LOADs once three segments exist; so do we.
-  await until(() => segments() >= 3 || (proc.exitCode !== null && new Error(stderr)), 20_000, 'three segments').then((v) => {
+  await waitUntil(() => segments() >= 3 || (proc.exitCode !== null && new Error(stderr)), 20_000, 'three segments', { intervalMs: 50 }).then((v) => {
     if (v instanceof Error) throw new Error(`ffmpeg exited: ${v.message}`);
   });
   return stream;
@@ -107,7 +98,7 @@ describe('sender → fake device → strict player, real live HLS', () => {
     await conn.launch({ takeover: false, expectUrl: stream.url });
     const t0 = Date.now();
     await conn.load({ url: stream.url, mode, title: `pagecast: ${mode}` });
-    await until(() => conn.media()?.playerState === 'PLAYING', 15_000, `sender sees PLAYING (device: ${JSON.stringify(device.status())})`);
+    await waitUntil(() => conn.media()?.playerState === 'PLAYING', 15_000, () => `sender sees PLAYING (device: ${JSON.stringify(device.status())})`);
     const loadToPlayingMs = Date.now() - t0;
     const player = device.status().player!;
     expect(player.framesDecoded).toBeGreaterThan(0);

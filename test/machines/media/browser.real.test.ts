@@ -10,6 +10,7 @@ import type { BrowserHandle, ComponentReport, DisplayHandle, StartContext, Strea
 import { XvfbDisplayDriver } from '../../../machines/media/display.js';
 import { BrowserOptions, type CastSpecInput } from '../../../specs/schema.js';
 import { closedPort, grabFrame, startPageServer, type PageServer } from '../../fixtures/media/page-server.js';
+import { waitUntil } from '../../helpers.js';
 
 const W = 640;
 const H = 360;
@@ -17,7 +18,7 @@ const root = mkdtempSync(join(tmpdir(), 'pagecast-br-'));
 const registry = new ProcessRegistry({ stateFile: join(root, 'children.json') });
 let display: DisplayHandle;
 let server: PageServer;
-const driver = new ChromiumBrowserDriver({ registry, backoff: { initialMs: 200, maxMs: 1000 }, health: { intervalMs: 500, timeoutMs: 2000 } });
+const driver = new ChromiumBrowserDriver({ registry, profileRoot: root, backoff: { initialMs: 200, maxMs: 1000 }, health: { intervalMs: 500, timeoutMs: 2000 } });
 
 type BrowserIn = NonNullable<CastSpecInput['spec']['browser']>;
 function input(path: string, browser: BrowserIn = {}): StreamInput {
@@ -26,22 +27,18 @@ function input(path: string, browser: BrowserIn = {}): StreamInput {
 function context(reports: ComponentReport[] = [], signal = new AbortController().signal): StartContext {
   return { signal, log: silentLogger(), report: (r) => reports.push(r) };
 }
-async function until(f: () => boolean, ms: number, what: string) {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Every frame grab runs FFmpeg: look five times a second at most. */
 async function pixelEventually(x: number, y: number, rgb: [number, number, number]) {
-  const end = Date.now() + 5000;
   let last: number[] = [];
-  while (Date.now() < end) {
-    last = (await grabFrame(display.display, W, H))(x, y);
-    if (last.every((v, i) => Math.abs(v - rgb[i]!) < 40)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  expect(last, `pixel ${x},${y}`).toEqual(rgb);
+  await waitUntil(
+    async () => {
+      last = (await grabFrame(display.display, W, H))(x, y);
+      return last.every((v, i) => Math.abs(v - rgb[i]!) < 40);
+    },
+    5000,
+    () => `pixel ${x},${y} to be about rgb(${rgb.join(',')}) (last rgb(${last.join(',')}))`,
+    { intervalMs: 200 },
+  );
 }
 let running: BrowserHandle | undefined;
 async function start(path: string, browser: BrowserIn = {}, reports: ComponentReport[] = []) {
@@ -96,7 +93,7 @@ describe('Chromium on Xvfb', () => {
   it('reloads periodically, counted by the server and the handle', async () => {
     const before = server.hits('/count');
     const h = await start('/count', { reload: '1s' });
-    await until(() => server.hits('/count') - before >= 3, 10_000, 'two reloads');
+    await waitUntil(() => server.hits('/count') - before >= 3, 10_000, 'two reloads', { intervalMs: 100 });
     expect(h.reloads).toBeGreaterThanOrEqual(2);
     await h.stop();
   });
@@ -114,7 +111,7 @@ describe('Chromium on Xvfb', () => {
     const reports: ComponentReport[] = [];
     const ac = new AbortController();
     const p = driver.start({ display: display.display, input: { ...input('/'), url: `http://127.0.0.1:${await closedPort()}/` } }, context(reports, ac.signal));
-    await until(() => reports.filter((r) => r.reason === 'NavigationFailed').length >= 2, 10_000, 'two failures');
+    await waitUntil(() => reports.filter((r) => r.reason === 'NavigationFailed').length >= 2, 10_000, 'two failures', { intervalMs: 100 });
     expect(reports[0]).toMatchObject({ type: 'BrowserReady', status: 'False', reason: 'NavigationFailed', message: 'net::ERR_CONNECTION_REFUSED' });
     ac.abort();
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
@@ -136,6 +133,6 @@ describe('Chromium on Xvfb', () => {
     const e = await h.exited;
     expect(['disconnected', 'exited']).toContain(e.reason);
     await h.stop();
-    await until(() => groupMembers(rec.pgid).length === 0, 5000, 'helpers gone');
+    await waitUntil(() => groupMembers(rec.pgid).length === 0, 5000, 'helpers gone', { intervalMs: 100 });
   });
 });

@@ -12,6 +12,7 @@ import { XvfbDisplayDriver } from '../../../machines/media/display.js';
 import { FfmpegEncoderDriver, readMediaPlaylist } from '../../../machines/media/encoder.js';
 import { parseMasterPlaylist } from '../../../machines/media/playlist.js';
 import { BrowserOptions } from '../../../specs/schema.js';
+import { waitUntil } from '../../helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pagecast-enc-'));
 const registry = new ProcessRegistry({ stateFile: join(root, 'children.json') });
@@ -22,15 +23,6 @@ function ctx(signal = new AbortController().signal): StartContext {
 const quality = { width: 640, height: 360, fps: 15, bitrateKbps: 800 };
 function input(mode: 'hls' | 'fmp4'): StreamInput {
   return { url: 'about:blank', quality, mode, hwAccel: 'off', browser: BrowserOptions.parse({}) };
-}
-async function until<T>(f: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = f();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 let display: DisplayHandle;
@@ -57,7 +49,7 @@ describe('FFmpeg encoder on Xvfb', () => {
     expect(master.attrs.RESOLUTION).toBe('640x360');
     expect(Number(master.attrs.BANDWIDTH)).toBeGreaterThan(800_000);
     // Run past the window: 4 listed + 2 kept, so at least 7 segments must have been made.
-    await until(() => (readMediaPlaylist(dir)?.segments.at(-1)?.sequence ?? 0) >= 8, 30_000, 'nine segments');
+    await waitUntil(() => (readMediaPlaylist(dir)?.segments.at(-1)?.sequence ?? 0) >= 8, 30_000, 'nine segments', { intervalMs: 100 });
     const pl = readMediaPlaylist(dir)!;
     expect(pl.playlistType).toBeUndefined();
     expect(pl.endList).toBe(false);

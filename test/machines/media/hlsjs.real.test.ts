@@ -38,13 +38,14 @@ it('hls.js plays the adaptive-rate stream of a still dashboard for 18 s without 
   const pages = await startPageServer();
   const streams = new StreamServer({ host: '127.0.0.1', port: 0, advertiseHost: '127.0.0.1', log: silentLogger() });
   await streams.start();
-  const drivers = createMediaDrivers({ registry });
+  const drivers = createMediaDrivers({ registry, browser: { profileRoot: root } });
   const quality = { width: 854, height: 480, fps: 30, bitrateKbps: 1500 };
   const input = { url: pages.url('/static'), quality, mode: 'hls' as const, hwAccel: 'off' as const, browser: BrowserOptions.parse({}) };
   const display = await drivers.display.start(quality, ctx());
   const page = await drivers.browser.start({ display: display.display, input }, ctx());
   const enc = await drivers.encoder.start({ display: display.display, input, dir: join(root, 'stream') }, ctx());
-  const viewer = await chromium.launch({ executablePath: findChromium()!, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-background-networking', '--disable-component-update'] });
+  // The viewer's own temp files (its audio client's runtime dir) go under root, removed afterwards.
+  const viewer = await chromium.launch({ executablePath: findChromium()!, headless: true, env: { ...process.env, TMPDIR: root }, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-background-networking', '--disable-component-update'] });
   try {
     await enc.servable();
     streams.publish('still', join(root, 'stream'), 'hls');

@@ -15,13 +15,14 @@ import { createMediaDrivers } from '../../../machines/media/drivers.js';
 import { parseMasterPlaylist, parseMediaPlaylist, type MediaPlaylist } from '../../../machines/media/playlist.js';
 import { BrowserOptions } from '../../../specs/schema.js';
 import { startPageServer, type PageServer } from '../../fixtures/media/page-server.js';
+import { waitUntil } from '../../helpers.js';
 
 const W = 640;
 const H = 360;
 const FPS = 15;
 const root = mkdtempSync(join(tmpdir(), 'pagecast-pipe-'));
 const registry = new ProcessRegistry({ stateFile: join(root, 'children.json') });
-const drivers = createMediaDrivers({ registry, encoder: { args: { listSize: 4, deleteThreshold: 2 } } });
+const drivers = createMediaDrivers({ registry, browser: { profileRoot: root }, encoder: { args: { listSize: 4, deleteThreshold: 2 } } });
 const streams = new StreamServer({ host: '127.0.0.1', port: 0, advertiseHost: '127.0.0.1', log: silentLogger() });
 let pages: PageServer;
 let display: DisplayHandle;
@@ -37,15 +38,8 @@ async function get(url: string): Promise<Buffer> {
   expect(r.headers['access-control-allow-origin']).toBe('*');
   return body;
 }
-async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+// Each probe below is an HTTP request or reads a progress counter that moves a few times a second.
+const POLL = { intervalMs: 200 };
 async function ffprobe(file: string, entries: string, extra: string[] = []): Promise<Record<string, unknown>[]> {
   const r = await execa('ffprobe', ['-v', 'error', ...extra, '-show_entries', entries, '-of', 'json', file]);
   const j = JSON.parse(r.stdout) as { streams?: Record<string, unknown>[]; frames?: Record<string, unknown>[]; packets?: Record<string, unknown>[] };
@@ -83,10 +77,10 @@ describe.each(['hls', 'fmp4'] as const)('a real %s stream through the stream ser
     // Past the window (4 listed + 2 kept): the list stays at 4 and old segments 404.
     let pl: MediaPlaylist = parseMediaPlaylist((await get(base + master.uri)).toString());
     const first = pl.segments[0]!;
-    pl = await until(async () => {
+    pl = await waitUntil(async () => {
       const p = parseMediaPlaylist((await get(base + master.uri)).toString());
       return p.segments[0]!.sequence >= first.sequence + 8 && p;
-    }, 40_000, 'the window to slide');
+    }, 40_000, 'the window to slide', POLL);
     expect(pl.segments).toHaveLength(4);
     expect(pl.playlistType).toBeUndefined();
     expect(pl.targetDuration).toBe(2);
@@ -130,7 +124,7 @@ describe('faults', () => {
       for (const m of String(d).matchAll(/^frame=(\d+)/gm)) readerFrames = Number(m[1]);
     });
     try {
-      await until(() => readerFrames > FPS * 2, 20_000, 'the reader to play');
+      await waitUntil(() => readerFrames > FPS * 2, 20_000, 'the reader to play', POLL);
       const before = parseMediaPlaylist((await get(url.replace('master.m3u8', 'index.m3u8'))).toString());
       const ffmpegPid = registry.list().find((r) => r.name === 'ffmpeg')!.pid;
       process.kill(ffmpegPid, 'SIGKILL');
@@ -142,10 +136,10 @@ describe('faults', () => {
       enc = await drivers.encoder.start({ display: display.display, input: input('hls'), dir }, ctx());
       await enc.servable();
       const framesAtRestart = readerFrames;
-      const after = await until(async () => {
+      const after = await waitUntil(async () => {
         const p = parseMediaPlaylist((await get(url.replace('master.m3u8', 'index.m3u8'))).toString());
         return p.segments.filter((s, i) => i > 0 && p.segments.findIndex((x) => x.discontinuity) < i).length >= 2 && p;
-      }, 20_000, 'two segments after the join');
+      }, 20_000, 'two segments after the join', POLL);
       const join_ = after.segments.find((s) => s.discontinuity)!;
       expect(join_).toBeDefined();
       // Sequence numbers are consecutive across the join: nothing lost, nothing reused.
@@ -160,7 +154,7 @@ describe('faults', () => {
       const names = after.segments.map((s) => s.uri);
       expect(new Set(names).size).toBe(names.length);
       // The reader that followed the stream goes on past the restart.
-      await until(() => readerFrames > framesAtRestart + FPS * 3, 30_000, 'the reader to go on after the restart');
+      await waitUntil(() => readerFrames > framesAtRestart + FPS * 3, 30_000, 'the reader to go on after the restart', POLL);
       expect(reader.exitCode).toBeNull();
     } finally {
       reader.kill('SIGKILL');
