@@ -23,6 +23,7 @@ ${extra.tail ?? ''}`;
 describe('controller with stand-in components', () => {
   let dir: string;
   let state: string;
+  let streams: string;
   let c: StandIns;
   let ctl: Controller;
   const phase = (n: string) => ctl.get(n)?.phase;
@@ -30,12 +31,12 @@ describe('controller with stand-in components', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'pc-specs-'));
     state = mkdtempSync(join(tmpdir(), 'pc-state-'));
-    c = standInComponents(mkdtempSync(join(tmpdir(), 'pc-streams-')));
+    streams = mkdtempSync(join(tmpdir(), 'pc-streams-'));
+    c = standInComponents(streams);
   });
   afterEach(async () => {
     await ctl?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(state, { recursive: true, force: true });
+    for (const d of [dir, state, streams]) rmSync(d, { recursive: true, force: true });
   });
 
   const start = async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -47,12 +47,16 @@ describe('pagecast validate / schema', () => {
   });
   it('warns about two specs on one device at equal priority with overlapping windows', async () => {
     const d = mkdtempSync(join(tmpdir(), 'pc-cli-'));
-    const s = (n: string) => `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: ${n} }\nspec:\n  device: Hall TV\n  url: https://x.example/${n}\n`;
-    writeFileSync(join(d, 'a.yaml'), s('a'));
-    writeFileSync(join(d, 'b.yaml'), s('b'));
-    const r = await run(['validate', d]);
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/warning/);
+    try {
+      const s = (n: string) => `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: ${n} }\nspec:\n  device: Hall TV\n  url: https://x.example/${n}\n`;
+      writeFileSync(join(d, 'a.yaml'), s('a'));
+      writeFileSync(join(d, 'b.yaml'), s('b'));
+      const r = await run(['validate', d]);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/warning/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
   it('prints the JSON Schema', async () => {
     const r = await run(['schema']);
@@ -73,11 +77,12 @@ describe('pagecast status / suspend / resume / cast against a running controller
   let api: ApiServer;
   let tokenFile: string;
   let apiUrl: string;
+  const dir = mkdtempSync(join(tmpdir(), 'pc-cli-specs-'));
+  const state = mkdtempSync(join(tmpdir(), 'pc-cli-state-'));
+  const streams = mkdtempSync(join(tmpdir(), 'pc-cli-s-'));
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pc-cli-specs-'));
-    const state = mkdtempSync(join(tmpdir(), 'pc-cli-state-'));
     writeFileSync(join(dir, 'k.yaml'), `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: kitchen }\nspec:\n  device: Kitchen TV\n  url: https://ha.example/k?token=hunter2\n`);
-    ctl = new Controller({ specsDir: dir, stateDir: state, components: standInComponents(mkdtempSync(join(tmpdir(), 'pc-cli-s-'))), log: silentLogger() });
+    ctl = new Controller({ specsDir: dir, stateDir: state, components: standInComponents(streams), log: silentLogger() });
     await ctl.start();
     tokenFile = join(state, 'api-token');
     api = await startApiServer({ control: ctl, host: '127.0.0.1', port: 0, token: await loadOrCreateToken(tokenFile), log: silentLogger() });
@@ -87,6 +92,7 @@ describe('pagecast status / suspend / resume / cast against a running controller
   afterAll(async () => {
     await api?.close();
     await ctl?.stop();
+    for (const d of [dir, state, streams]) rmSync(d, { recursive: true, force: true });
   });
 
   it('status prints a table, one spec in detail, and JSON; secrets are redacted', async () => {
