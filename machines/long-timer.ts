@@ -37,3 +37,11 @@ export function setLongTimeout(fn: () => void, ms: number, timers: TimerFns = re
     },
   };
 }
+
+/** An XState clock whose `after` delays are safe at any length (pass it to createActor). */
+export function longClock(timers: TimerFns = realTimers): { setTimeout(fn: (...args: unknown[]) => void, ms: number): LongTimer; clearTimeout(id: unknown): void } {
+  return {
+    setTimeout: (fn, ms) => setLongTimeout(() => fn(), ms, timers),
+    clearTimeout: (id) => (id as LongTimer | undefined)?.cancel(),
+  };
+}

@@ -8,6 +8,7 @@ import type { Components } from '../../machines/components.js';
 import type { Logger } from '../../machines/log.js';
 import { specMachine, type StreamLeases } from '../../machines/spec-machine.js';
 import { stopAndWait } from '../../machines/teardown.js';
+import { longClock } from '../../machines/long-timer.js';
 import { phaseOf } from '../status/status.js';
 import type { Action, ObservedSpec } from './plan.js';
 
@@ -30,6 +31,7 @@ export class SpecActors {
   private readonly byDevice = new Map<string, Set<string>>();
   private readonly stopping = new Set<Promise<void>>();
   private readonly stoppingNames = new Set<string>();
+  private readonly clock = longClock();
 
   constructor(private readonly opts: SpecActorsOptions) {}
 
@@ -83,6 +85,8 @@ export class SpecActors {
           break;
         case 'start': {
           const actor = createActor(specMachine, {
+            // `after` delays safe at any length (a backoff or a poll never becomes a busy loop).
+            clock: this.clock,
             input: {
               name: a.name,
               spec: a.desired.spec,

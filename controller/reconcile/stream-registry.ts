@@ -8,6 +8,7 @@ import type { CastSpec } from '../../specs/schema.js';
 import type { Components } from '../../machines/components.js';
 import { streamMachine } from '../../machines/stream-machine.js';
 import { stopAndWait } from '../../machines/teardown.js';
+import { longClock } from '../../machines/long-timer.js';
 import type { HeldLease, StreamLeases, StreamNotice } from '../../machines/spec-machine.js';
 import { streamInputOf, streamKeyOf } from '../../specs/identity.js';
 import type { Logger } from '../../machines/log.js';
@@ -37,6 +38,8 @@ export class StreamRegistry implements StreamLeases {
   private readonly byId = new Map<string, Entry>();
   private readonly stopping = new Set<Promise<void>>();
   private counter = 0;
+  /** `after` delays safe at any length. */
+  private readonly clock = longClock();
 
   constructor(private readonly opts: StreamRegistryOptions) {}
 
@@ -91,7 +94,7 @@ export class StreamRegistry implements StreamLeases {
     const input = streamInputOf(spec);
     this.opts.components.streams.publish(id, dir, input.mode);
     const log = this.opts.log.child({ stream: id });
-    const actor = createActor(streamMachine, { input: { id, input, dir, components: this.opts.components, log, now: this.opts.now ?? Date.now } });
+    const actor = createActor(streamMachine, { clock: this.clock, input: { id, input, dir, components: this.opts.components, log, now: this.opts.now ?? Date.now } });
     const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false };
     actor.on('changed', () => {
       const ctx = actor.getSnapshot().context;
