@@ -1,9 +1,10 @@
 // Assembles the real components: Xvfb, Chromium, FFmpeg (all registered with the process
 // registry), the stream server, and the castv2 driver with mDNS discovery.
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Components } from '../machines/components.js';
 import { createMediaDrivers } from '../machines/media/drivers.js';
+import { removeStaleProfiles } from '../machines/media/browser.js';
 import { createCastDriver } from '../machines/cast/driver.js';
 import type { CastTimings } from '../machines/cast/connection.js';
 import { createDiscovery, type DiscoveryOptions } from '../machines/cast/discovery.js';
@@ -36,8 +37,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   // checking start times so a process that merely reused a pid is left alone.
   const reaped = await registry.reapOrphans();
   if (reaped.killed.length || reaped.skipped.length) log.info(reaped, 'removed what the last run left');
+  // After the reap, so no orphaned Chromium of ours still holds its profile.
+  const profiles = await removeStaleProfiles(join(opts.stateDir, 'profiles'));
+  if (profiles.length) log.info({ removed: profiles }, 'removed Chromium profiles of runs that died');
 
+  // Stream directories of a run that died: nothing of ours writes there any more (the reap is done,
+  // and the state directory's lock keeps other controllers out).
   const streamRoot = join(opts.stateDir, 'streams');
+  rmSync(streamRoot, { recursive: true, force: true });
   mkdirSync(streamRoot, { recursive: true, mode: 0o700 });
   mkdirSync(join(opts.stateDir, 'profiles'), { recursive: true, mode: 0o700 });
   const streamServer = new StreamServer({ ...opts.stream, log });

@@ -5,13 +5,99 @@
 // (so the rename itself survives power loss). The synchronous form is for callers that must not
 // yield before the file is down (the process registry records a child before spawn returns).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { lstat, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 /** Beside the target (a rename across filesystems is not atomic); pid and random: writers never share one. */
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** `.<basename>.<pid>.<8 hex>.tmp`, as tempPathFor() names them. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+export interface StaleTempOptions {
+  /** A temp older than this is stale whoever wrote it (its pid may have been reused). Default 60 s. */
+  maxAgeMs?: number;
+  now?: number;
+  /** Default: signal 0 (ESRCH means gone). */
+  isAlive?(pid: number): boolean;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+/**
+ * Whether a temp left by writeFileAtomic can still become a file: its writer is alive, started
+ * before the temp was written (a pid of an earlier run reused by this process does not count) and
+ * the temp is younger than maxAgeMs. Writes take milliseconds, so a minute is generous.
+ */
+function isStaleTemp(name: string, st: Stats, opts: StaleTempOptions): boolean {
+  const m = TEMP_NAME.exec(name);
+  if (!m || !st.isFile()) return false;
+  const pid = Number(m[1]);
+  const now = opts.now ?? Date.now();
+  if (now - st.mtimeMs > (opts.maxAgeMs ?? 60_000)) return true;
+  if (pid === process.pid) return st.mtimeMs < performance.timeOrigin;
+  return !(opts.isAlive ?? pidAlive)(pid);
+}
+
+/**
+ * Removes the temp files of atomic writes interrupted by a crash (`kill -9` between write and
+ * rename) in `dir`, not below it. Call at start for every directory written atomically. Returns
+ * the removed paths; a file that cannot be examined or removed is left for the next start.
+ */
+export async function removeStaleTemps(dir: string, opts: StaleTempOptions = {}): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return []; // no directory yet: nothing was written
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!TEMP_NAME.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (!isStaleTemp(name, await lstat(path), opts)) continue;
+      await unlink(path);
+      removed.push(path);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+/** removeStaleTemps, without yielding (for the process registry, which is synchronous). */
+export function removeStaleTempsSync(dir: string, opts: StaleTempOptions = {}): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!TEMP_NAME.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (!isStaleTemp(name, lstatSync(path), opts)) continue;
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // see removeStaleTemps
+    }
+  }
+  return removed;
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {

@@ -5,7 +5,7 @@ import { chmod, mkdir, rename, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, writeFileAtomic } from '../../machines/atomic-file.js';
+import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../../machines/atomic-file.js';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
 import { checkSpecData } from '../../specs/load.js';
@@ -92,6 +92,10 @@ export class StateDir {
       // Content problems are never fatal; a directory we cannot have is a configuration error.
       throw new PagecastError('CONFIG', `state directory ${this.dir} cannot be used: ${(err as Error).message}`, { source: this.dir, cause: err });
     }
+
+    // Temp files of writes a killed run left half done.
+    const removed = await removeStaleTemps(this.dir);
+    if (removed.length > 0) this.log.info({ removed }, 'removed temp files of interrupted writes');
 
     const lastGood = await this.load(FILES.lastGood, LastGoodFile, problems);
     const rejected: Record<string, { entry: unknown; reason: string }> = {};

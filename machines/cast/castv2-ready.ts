@@ -58,17 +58,30 @@ function hardenParse(codec: ProtoCodec): void {
 
 /**
  * castv2's framer reads `length` bytes for any length header; Node throws out of the socket's
- * 'readable' handler for a length above 1 GiB (a crash). Refuse frames above MAX_FRAME_BYTES by
+ * 'readable' handler for a length above 1 GiB (a crash), waits forever for a few MiB that never
+ * come, and never gets past a zero length (`read(0)` returns nothing, so every later frame is
+ * stuck behind it). Refuse a header of 0 or above MAX_FRAME_BYTES (openscreen refuses both) by
  * destroying that socket instead. Call right after the socket exists (before data is read).
  */
-export function guardFrameSize(socket: TLSSocket, onOversize?: (bytes: number) => void): void {
+export function guardFrameSize(socket: TLSSocket, onRefused?: (bytes: number) => void): void {
   const read = socket.read.bind(socket);
+  const refuse = (bytes: number) => {
+    onRefused?.(bytes);
+    socket.destroy(new Error(bytes === 0 ? 'empty Cast frame' : `Cast frame of ${bytes} bytes exceeds ${MAX_FRAME_BYTES}`));
+    return null;
+  };
+  // castv2's framer (packet-stream-wrapper.js) alternates read(4) for a header and read(n) for
+  // the body it announced; Node's own read(0) calls return nothing and do not count.
+  let header = true;
   socket.read = ((size?: number) => {
-    if (typeof size === 'number' && size > MAX_FRAME_BYTES + 4) {
-      onOversize?.(size);
-      socket.destroy(new Error(`Cast frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`));
-      return null;
-    }
-    return read(size);
+    if (typeof size === 'number' && size > MAX_FRAME_BYTES + 4) return refuse(size);
+    const chunk = read(size) as Buffer | null;
+    if (chunk === null || typeof size !== 'number' || size === 0) return chunk;
+    if (header && size === 4) {
+      const bytes = chunk.readUInt32BE(0);
+      if (bytes === 0 || bytes > MAX_FRAME_BYTES) return refuse(bytes);
+      header = false;
+    } else header = true;
+    return chunk;
   }) as typeof socket.read;
 }

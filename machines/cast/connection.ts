@@ -14,7 +14,8 @@ import {
   type OtherApp,
   type ResolvedDevice,
 } from '../components.js';
-import { castv2Ready, guardFrameSize } from './castv2-ready.js';
+import { BurstLimiter, type BurstLimit, type LimiterClock } from './burst-limit.js';
+import { MAX_FRAME_BYTES, castv2Ready, guardFrameSize } from './castv2-ready.js';
 import {
   DEFAULT_MEDIA_RECEIVER,
   ERROR_REPLY_TYPES,
@@ -49,10 +50,32 @@ export const DEFAULT_CAST_TIMINGS: CastTimings = {
   stallPolls: 3,
 };
 
+/** What one device may cost us, however it behaves. */
+export interface CastLimits {
+  /**
+   * Bytes waiting to be sent to the device. A device that stops reading (and keeps sending PINGs
+   * that we answer) would otherwise grow this without bound; past it the link counts as lost.
+   */
+  maxOutboundBytes: number;
+  /** Drift events of one kind passed on back to back; beyond, one per `refillMs`, the latest winning. */
+  drift: BurstLimit;
+  /** The same for repeated warnings about one device's frames (malformed JSON, unhandled messages). */
+  logs: BurstLimit;
+}
+
+export const DEFAULT_CAST_LIMITS: CastLimits = {
+  maxOutboundBytes: 1024 * 1024,
+  drift: { burst: 10, refillMs: 1_000 },
+  logs: { burst: 10, refillMs: 1_000 },
+};
+
 export interface CastConnectOptions {
   device: ResolvedDevice;
   log: Logger;
   timings?: Partial<CastTimings>;
+  limits?: Partial<CastLimits>;
+  /** For the drift and log limiters (tests); real time by default. */
+  clock?: LimiterClock;
   /**
    * Session ids we launched on this device. Owned by the caller (the driver keeps one set per
    * device) so that after a reconnect we recognise our own session and join it.
@@ -68,6 +91,8 @@ function castError(code: 'CAST_REQUEST_FAILED' | 'CAST_TIMEOUT' | 'CONNECT_FAILE
 
 const SENDER = 'sender-0';
 const RECEIVER = 'receiver-0';
+/** A CastMessage frame beyond its strings: length prefix, field tags, enums, length varints. */
+const FRAME_OVERHEAD_BYTES = 32;
 
 /** Opens the TLS connection, the virtual connection to receiver-0 and reads the receiver status. */
 export async function connectCast(opts: CastConnectOptions): Promise<CastV2Connection> {
@@ -88,6 +113,10 @@ export class CastV2Connection implements CastConnection {
   readonly device: ResolvedDevice;
   private readonly log: Logger;
   private readonly t: CastTimings;
+  private readonly limits: CastLimits;
+  private readonly drifts: BurstLimiter<CastDrift>;
+  private readonly warnings: BurstLimiter<{ fields: Record<string, unknown>; msg: string }>;
+  private outboundPeak = 0;
   private readonly owned: Set<string>;
   private readonly source: string;
   private readonly signal?: AbortSignal;
@@ -115,9 +144,28 @@ export class CastV2Connection implements CastConnection {
     this.device = opts.device;
     this.log = opts.log;
     this.t = { ...DEFAULT_CAST_TIMINGS, ...opts.timings };
+    this.limits = { ...DEFAULT_CAST_LIMITS, ...opts.limits };
     this.owned = opts.ownedSessions ?? new Set();
     this.source = `cast device ${opts.device.host}:${opts.device.port}`;
     this.signal = opts.signal;
+    this.drifts = new BurstLimiter<CastDrift>({
+      ...this.limits.drift,
+      clock: opts.clock,
+      deliver: (d) => this.deliver(d),
+      onSuppressed: (kind, count) => this.log.warn({ source: this.source, drift: kind, suppressed: count }, `${count} similar events suppressed`),
+    });
+    this.warnings = new BurstLimiter({
+      ...this.limits.logs,
+      clock: opts.clock,
+      same: () => false,
+      deliver: (w) => this.log.warn(w.fields, w.msg),
+      onSuppressed: (kind, count) => this.log.warn({ source: this.source, warning: kind, suppressed: count }, `${count} similar events suppressed`),
+    });
+  }
+
+  /** Bytes now waiting to be sent to the device, the most seen on this connection, and the cap. */
+  outbound(): { bytes: number; peak: number; cap: number } {
+    return { bytes: this.client?.socket?.writableLength ?? 0, peak: this.outboundPeak, cap: this.limits.maxOutboundBytes };
   }
 
   // ── lifecycle ───────────────────────────────────────────────────────────────────────────
@@ -140,7 +188,12 @@ export class CastV2Connection implements CastConnection {
       this.signal?.addEventListener('abort', onAbort, { once: true });
       client.on('error', (err) => {
         if (!this.connected) fail(castError('CONNECT_FAILED', `connect to ${this.source} failed: ${err.message}`, this.source, { cause: err }));
-        else this.log.warn({ source: this.source, err: err.message }, 'cast socket error');
+        else {
+          // castv2 reports a frame that does not decode as "Unsupported protocol version: -1"
+          // (castv2-ready.ts) and closes the socket itself.
+          this.lostReason ??= /protocol version/i.test(err.message) ? `${this.source} sent a frame that does not decode as a CastMessage; closing the connection` : `connection to ${this.source} failed: ${err.message}`;
+          this.warn('socket error', { err: err.message }, 'cast socket error');
+        }
       });
       client.on('close', () => {
         if (!this.connected) fail(castError('CONNECT_FAILED', `connect to ${this.source}: connection closed`, this.source));
@@ -148,7 +201,12 @@ export class CastV2Connection implements CastConnection {
       });
       client.on('message', (src, dst, ns, data) => this.onFrame(src, dst, ns, data));
       client.connect({ host: this.device.host, port: this.device.port });
-      if (client.socket) guardFrameSize(client.socket, (n) => this.log.warn({ source: this.source, bytes: n }, 'oversized cast frame; closing'));
+      if (client.socket) {
+        guardFrameSize(client.socket, (n) => {
+          this.lostReason ??= `${this.source} sent a frame of ${n} bytes (allowed: 1 to ${MAX_FRAME_BYTES}); closing the connection`;
+          this.log.warn({ source: this.source, bytes: n }, n === 0 ? 'empty cast frame; closing' : 'oversized cast frame; closing');
+        });
+      }
       client.on('connect', () => {
         clearTimeout(timer);
         this.signal?.removeEventListener('abort', onAbort);
@@ -176,6 +234,8 @@ export class CastV2Connection implements CastConnection {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.drifts.close();
+    this.warnings.close();
     // Leave whatever plays playing: only the virtual connections and the socket go.
     if (this.session && !this.session.ended) this.trySend(this.session.transportId, NS.connection, { type: 'CLOSE' });
     this.trySend(RECEIVER, NS.connection, { type: 'CLOSE' });
@@ -344,8 +404,24 @@ export class CastV2Connection implements CastConnection {
 
   private send(dest: string, ns: string, body: Json): void {
     const c = this.client;
-    if (!c?.socket) throw new Error('socket closed');
-    c.send(SENDER, dest, ns, JSON.stringify(body));
+    const socket = c?.socket;
+    if (!c || !socket || socket.destroyed) throw new Error('socket closed');
+    const json = JSON.stringify(body);
+    // Checked before writing, so the buffer never holds more than the cap.
+    const frame = FRAME_OVERHEAD_BYTES + Buffer.byteLength(SENDER) + Buffer.byteLength(dest) + Buffer.byteLength(ns) + Buffer.byteLength(json);
+    if (socket.writableLength + frame > this.limits.maxOutboundBytes) {
+      this.lostReason ??= `${this.source} is not reading what we send: more than ${this.limits.maxOutboundBytes} bytes were waiting; closing the connection`;
+      this.log.warn({ source: this.source, waiting: socket.writableLength, cap: this.limits.maxOutboundBytes }, 'cast device not reading; closing the connection');
+      socket.destroy();
+      throw new Error('socket closed: outgoing buffer full');
+    }
+    c.send(SENDER, dest, ns, json);
+    if (socket.writableLength > this.outboundPeak) this.outboundPeak = socket.writableLength;
+  }
+
+  /** A warning about what the device sent, rate-limited per kind so a flood cannot flood the log. */
+  private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    this.warnings.offer(kind, { fields: { source: this.source, ...fields }, msg });
   }
 
   private trySend(dest: string, ns: string, body: Json): void {
@@ -388,18 +464,20 @@ export class CastV2Connection implements CastConnection {
   // ── inbound ─────────────────────────────────────────────────────────────────────────────
 
   private onFrame(src: string, dst: string, ns: string, data: Payload): void {
+    // Frames already read when we dropped the link (a full outgoing buffer) are not handled.
+    if (this.closed || this.client?.socket?.destroyed) return;
     this.lastInbound = Date.now();
     if (typeof data !== 'string') return; // BINARY is deviceauth; we never ask for it
     const msg = parseCastJson(data);
     if (!msg) {
-      this.log.warn({ source: this.source, namespace: ns, from: src, bytes: data.length }, 'ignored malformed JSON frame from cast device');
+      this.warn('malformed JSON', { namespace: ns, from: src, bytes: data.length }, 'ignored malformed JSON frame from cast device');
       return;
     }
     try {
       this.onMessage(src, dst, ns, msg);
     } catch (err) {
       // A message of an unexpected shape must not take the controller down.
-      this.log.warn({ source: this.source, namespace: ns, from: src, type: msg.type, err: (err as Error).message }, 'could not handle cast message');
+      this.warn('unhandled message', { namespace: ns, from: src, type: msg.type, err: (err as Error).message }, 'could not handle cast message');
     }
   }
 
@@ -555,11 +633,20 @@ export class CastV2Connection implements CastConnection {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // Held-back drift is about a link that is gone: the next connection reads the state afresh.
+    this.drifts.close();
+    this.warnings.close();
     this.failPending(castError('CAST_REQUEST_FAILED', `connection to ${this.source} lost`, this.source));
-    if (!byUs) this.emit({ type: 'CONNECTION_LOST', message: this.lostReason ?? `${this.source} closed the connection` });
+    // Once per connection, so never rate-limited.
+    if (!byUs) this.deliver({ type: 'CONNECTION_LOST', message: this.lostReason ?? `${this.source} closed the connection` });
   }
 
   private emit(d: CastDrift): void {
+    if (this.stopping) return;
+    this.drifts.offer(d.type, d);
+  }
+
+  private deliver(d: CastDrift): void {
     if (this.stopping) return;
     this.log.info({ source: this.source, drift: d }, 'cast drift');
     for (const l of [...this.driftListeners]) {

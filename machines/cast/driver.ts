@@ -4,11 +4,13 @@ import { PagecastError } from '../errors.js';
 import type { Discovery, DiscoveredDevice } from './discovery.js';
 import type { DeviceRef } from '../../specs/schema.js';
 import type { CastDriver, ResolvedDevice, StartContext } from '../components.js';
-import { connectCast, type CastTimings, type CastV2Connection } from './connection.js';
+import { connectCast, type CastLimits, type CastTimings, type CastV2Connection } from './connection.js';
 
 export interface CastDriverOptions {
   discovery: Discovery;
   timings?: Partial<CastTimings>;
+  /** Per-connection bounds (outgoing buffer, drift and warning rates); defaults in DEFAULT_CAST_LIMITS. */
+  limits?: Partial<CastLimits>;
   /**
    * Runs once a device's address is known, before resolve() returns it: the stream server uses it
    * to learn which local address routes to the device, so the stream URL handed to it is right.
@@ -70,7 +72,7 @@ export function createCastDriver(opts: CastDriverOptions): CastV2Driver {
     },
 
     connect(device: ResolvedDevice, ctx: StartContext): Promise<CastV2Connection> {
-      return connectCast({ device, log: ctx.log, timings: opts.timings, ownedSessions: ownedSessions(device), signal: ctx.signal });
+      return connectCast({ device, log: ctx.log, timings: opts.timings, limits: opts.limits, ownedSessions: ownedSessions(device), signal: ctx.signal });
     },
 
     forget(device: DeviceRef): void {

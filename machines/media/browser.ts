@@ -2,7 +2,8 @@
 // kiosk at exactly the stream size, with a fresh profile per start. Navigation failures are
 // retried with backoff and reported; a crash, a disconnect or a hung renderer settles `exited`.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstat, readdir, readlink, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PagecastError } from '../errors.js';
@@ -87,7 +88,66 @@ function findChildByMarker(marker: string): number | undefined {
   return undefined;
 }
 
+const PROFILE_PREFIX = 'pagecast-profile-';
+
+/**
+ * The prefix of a profile made by this process: its pid and start time name the owner, so that a
+ * later start can tell the profiles of a run that died from those of a live controller.
+ */
+export function ownedProfilePrefix(): string {
+  return `${PROFILE_PREFIX}${process.pid}-${processStartTime(process.pid) ?? 0}-`;
+}
+
+/** The pid in Chromium's SingletonLock (a symlink to `<hostname>-<pid>`), when it is this host's. */
+async function profileLockPid(dir: string): Promise<number | undefined> {
+  try {
+    const m = /^(.*)-(\d+)$/.exec(await readlink(join(dir, 'SingletonLock')));
+    return m && m[1] === hostname() ? Number(m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the Chromium profiles under `root` that no live process uses: the owner named in the
+ * directory (controller pid and start time) is gone, and no live Chromium holds its SingletonLock.
+ * Profiles of older versions (no owner in the name) go once unlocked and a minute old. Chromium
+ * writes hundreds of MB there over a day; a run that dies leaves its profile behind.
+ */
+export async function removeStaleProfiles(root: string, opts: { now?: number } = {}): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(PROFILE_PREFIX)) continue;
+    const dir = join(root, name);
+    try {
+      const st = await lstat(dir);
+      if (!st.isDirectory()) continue;
+      const owner = /^pagecast-profile-(\d+)-(\d+)-/.exec(name);
+      if (owner) {
+        const start = processStartTime(Number(owner[1]));
+        if (start !== undefined && start === Number(owner[2])) continue; // its controller runs
+      } else if ((opts.now ?? Date.now()) - st.mtimeMs < 60_000) continue; // an older version's, maybe just made
+      const lockPid = await profileLockPid(dir);
+      if (lockPid !== undefined && processStartTime(lockPid) !== undefined) continue; // a Chromium still uses it
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // gone meanwhile, or not ours to remove: the next start tries again
+    }
+  }
+  return removed;
+}
+
 export class ChromiumBrowserDriver implements BrowserDriver {
+  /** Profiles of runs that died are removed once, before the first profile of this run is made. */
+  private staleProfilesRemoved?: Promise<string[]>;
+
   constructor(private readonly opts: ChromiumBrowserOptions) {}
 
   async start(o: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle> {
@@ -97,7 +157,14 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     if (!executablePath) throw new PagecastError('CONFIG', `no Chromium found (looked at ${CHROMIUM_PATHS.join(', ')}); set its path`);
     const { width, height } = o.input.quality;
     const b = o.input.browser;
-    const profile = mkdtempSync(join(this.opts.profileRoot ?? tmpdir(), 'pagecast-profile-'));
+    const profileRoot = this.opts.profileRoot ?? tmpdir();
+    this.staleProfilesRemoved ??= removeStaleProfiles(profileRoot).then((removed) => {
+      if (removed.length > 0) log.info({ removed }, 'removed Chromium profiles of runs that died');
+      return removed;
+    });
+    await this.staleProfilesRemoved;
+    if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'browser start aborted');
+    const profile = mkdtempSync(join(profileRoot, ownedProfilePrefix()));
     const backoff = this.opts.backoff ?? { initialMs: 1000, maxMs: 30_000 };
     const health = this.opts.health ?? { intervalMs: 5000, timeoutMs: 10_000 };
 
@@ -134,7 +201,9 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       context = await chromium.launchPersistentContext(profile, {
         executablePath,
         headless: false,
-        env: { ...process.env, DISPLAY: o.display },
+        // The owner token marks Chromium's helpers as ours for the reaper; TMPDIR puts its
+        // single-instance socket in the profile, which stop() removes even after a kill.
+        env: { ...process.env, DISPLAY: o.display, TMPDIR: profile, ...this.opts.registry.childEnv() },
         args: chromiumArgs(width, height, process.getuid?.() === 0),
         ignoreDefaultArgs: ['--enable-automation'],
         // No viewport emulation: Playwright would resize the window to fit it and so leave kiosk

@@ -1,13 +1,28 @@
-// Every child process of the controller, with pid, process group and start time, mirrored in a
-// state file so that the next start after a SIGKILL can remove what this run left behind. The
-// start time (field 22 of /proc/<pid>/stat) tells our process from an unrelated one that reused
-// its pid. Only node builtins, execa and ../atomic-file.ts here: a fixture "controller" script
-// loads this file and that one, transpiled on their own.
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Every child process of the controller, with pid, process group, start time and command,
+// mirrored in a state file so that the next start after a SIGKILL can remove what this run left
+// behind, and nothing else. Only node builtins, execa, ../atomic-file.ts and ../errors.ts here: a
+// fixture "controller" script loads these files, transpiled on their own.
+//
+// Which processes the reaper may kill (reapOrphans), and why that is sound on Linux:
+// - Nothing, if the state file was written before the last reboot (its boot id differs).
+// - A recorded leader, if its pid now has the recorded start time (field 22 of /proc/<pid>/stat)
+//   and the recorded command (argv[0]'s basename): not a process that reused the pid.
+// - While that leader lives, every member of its process group: a group belongs to one session,
+//   a session is entered only by forking inside it, so they all descend from our child.
+// - When the leader is gone, a member of its group only if it carries the previous run's owner
+//   token in its environment (spawnRegistered sets PAGECAST_OWNER; descendants inherit it) and
+//   started no earlier than the leader. A group id whose leader died may belong to a stranger: the
+//   kernel reuses a pid once no process uses it as pid, group or session id, so a new process can
+//   take the old leader's pid and found a new group and session with that very id.
+// - Anything that cannot be checked (no command or owner recorded, an environment we may not
+//   read) is left alone and reported: an orphan costs resources, a stranger killed costs data.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type Options as ExecaOptions, type ResultPromise } from 'execa';
-import { writeFileAtomicSync } from '../atomic-file.js';
+import { removeStaleTempsSync, writeFileAtomicSync } from '../atomic-file.js';
+import { PagecastError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface ProcessRecord {
@@ -16,6 +31,20 @@ export interface ProcessRecord {
   name: string;
   /** Clock ticks since boot when the process started (/proc/<pid>/stat field 22). */
   startTime: number;
+  /** argv[0]'s basename (/proc/<pid>/cmdline) when registered; filled in by register(). */
+  command?: string;
+}
+
+/** The environment variable that marks a child, and everything it starts, as this run's. */
+export const OWNER_ENV = 'PAGECAST_OWNER';
+
+export interface ReapResult {
+  /** Pids signalled (and gone, or SIGKILLed). */
+  killed: number[];
+  /** Recorded pids (and group members) left alone because they could not be proven ours. */
+  skipped: number[];
+  /** What went wrong with the state file itself, naming it; logged at error level too. */
+  problems: string[];
 }
 
 /** One escalation step: `q` writes "q" to the child's stdin (FFmpeg's graceful stop). */
@@ -45,7 +74,38 @@ interface StopTarget {
 interface StateFile {
   version: 1;
   controllerPid: number;
+  /** /proc/sys/kernel/random/boot_id: pids and start times mean nothing across a reboot. */
+  bootId?: string;
+  /** The value of OWNER_ENV in every child of that run. */
+  owner?: string;
   processes: ProcessRecord[];
+}
+
+function currentBootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** argv[0]'s basename of a live process, or undefined (gone, a zombie, or not readable). */
+export function processCommand(pid: number): string | undefined {
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+    return argv0 ? basename(argv0) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process's environment holds OWNER_ENV=owner; undefined when it cannot be read. */
+function carriesOwner(pid: number, owner: string): boolean | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${OWNER_ENV}=${owner}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
@@ -120,6 +180,14 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // ESRCH: already gone
+  }
+}
+
 async function waitUntil(cond: () => boolean, timeoutMs: number, extra?: Promise<unknown>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let settled = extra === undefined;
@@ -139,10 +207,21 @@ export class ProcessRegistry {
   private readonly log: Logger | undefined;
   private readonly live = new Map<number, ProcessRecord>();
   private readonly targets = new Map<number, StopTarget>();
+  /** This run's owner token: in every child's environment, and in the state file. */
+  readonly owner = randomBytes(8).toString('hex');
+  private readonly bootId = currentBootId();
 
   constructor(opts: { stateFile: string; log?: Logger }) {
     this.stateFile = opts.stateFile;
     this.log = opts.log;
+  }
+
+  /**
+   * Environment to add to a child started outside spawnRegistered (Chromium through Playwright),
+   * so that its helpers can be told from strangers once it is gone.
+   */
+  childEnv(): Record<string, string> {
+    return { [OWNER_ENV]: this.owner };
   }
 
   list(): ProcessRecord[] {
@@ -150,6 +229,7 @@ export class ProcessRegistry {
   }
 
   register(rec: ProcessRecord, target?: Omit<StopTarget, 'pid' | 'pgid'>): void {
+    rec = { ...rec, command: rec.command ?? processCommand(rec.pid) };
     this.live.set(rec.pid, rec);
     this.targets.set(rec.pid, { pid: rec.pid, pgid: rec.pgid, ...target });
     this.save();
@@ -195,80 +275,147 @@ export class ProcessRegistry {
   }
 
   /**
-   * Reads the state file a previous run left and removes its processes: a recorded leader is
-   * killed (with its group) only if its start time still matches; a group whose leader is gone
-   * loses only members that started after the leader did. Afterwards the file lists only this run.
+   * Reads the state file a previous run left and removes its processes, and only those (see the
+   * rules at the top of this file). Also removes temps of interrupted writes beside the state
+   * file. A state file that cannot be read is set aside and reported (problems, and an error
+   * log line naming it), never skipped in silence. Afterwards the file lists only this run.
    */
-  async reapOrphans(): Promise<{ killed: number[]; skipped: number[] }> {
-    const killed: number[] = [];
+  async reapOrphans(): Promise<ReapResult> {
+    const problems: string[] = [];
+    const killed = new Map<number, number>(); // pid → start time, to re-check before SIGKILL
     const skipped: number[] = [];
-    const previous = this.readState();
     const groups: number[] = [];
-    for (const rec of previous?.processes ?? []) {
+    removeStaleTempsSync(dirname(this.stateFile));
+    const previous = this.readState(problems);
+    for (const p of problems) this.log?.error({ file: this.stateFile }, p);
+    const fromThisBoot = !previous?.bootId || !this.bootId || previous.bootId === this.bootId;
+    if (previous && !fromThisBoot && previous.processes.length > 0) {
+      this.log?.info({ file: this.stateFile, processes: previous.processes.length }, 'process list is from before a reboot: none of it can still run');
+    }
+    for (const rec of fromThisBoot ? (previous?.processes ?? []) : []) {
       if (this.live.has(rec.pid)) continue; // ours, this run
-      const now = readStat(rec.pid);
-      if (now && now.state !== 'Z') {
-        if (now.startTime !== rec.startTime) {
-          skipped.push(rec.pid); // pid reused by an unrelated process
-          this.log?.info({ pid: rec.pid, name: rec.name }, 'recorded pid now belongs to another process: left alone');
+      const leader = readStat(rec.pid);
+      const leaderAlive = leader !== undefined && leader.state !== 'Z' && leader.state !== 'X';
+      if (leaderAlive) {
+        const command = processCommand(rec.pid);
+        if (leader.startTime !== rec.startTime || rec.command === undefined || command !== rec.command) {
+          // The pid is someone else's now, so its group id is too: ours cannot have members left,
+          // or the pid would not have been reused.
+          skipped.push(rec.pid);
+          const why = rec.command === undefined ? 'no command was recorded for it' : leader.startTime !== rec.startTime ? 'another start time' : `command ${command ?? '?'} instead of ${rec.command}`;
+          this.log?.info({ pid: rec.pid, name: rec.name, why }, 'recorded pid now belongs to another process: left alone');
           continue;
         }
-        groups.push(rec.pgid);
-        killed.push(...groupMembers(rec.pgid).map((m) => m.pid));
-        signalGroup(rec.pgid, 'SIGTERM');
+        const members = groupMembers(rec.pgid);
+        if (rec.pgid === rec.pid) {
+          // Our child leads its group: the whole group is ours while it lives.
+          groups.push(rec.pgid);
+          for (const m of members) killed.set(m.pid, m.startTime);
+          killed.set(rec.pid, leader.startTime);
+          signalGroup(rec.pgid, 'SIGTERM');
+        } else {
+          // In someone else's group (not started by spawnRegistered): only the process itself.
+          killed.set(rec.pid, leader.startTime);
+          signalPid(rec.pid, 'SIGTERM');
+        }
         continue;
       }
-      // Leader gone: helpers that outlived it (Chromium's) still carry its group id.
-      const left = groupMembers(rec.pgid).filter((m) => m.startTime >= rec.startTime);
-      for (const m of left) {
-        killed.push(m.pid);
-        try {
-          process.kill(m.pid, 'SIGTERM');
-        } catch {
-          /* gone */
+      // Leader gone: helpers that outlived it (Chromium's) still carry its group id, and so may a
+      // stranger's processes, if the pid was reused to found a new group.
+      const owner = previous?.owner;
+      for (const m of groupMembers(rec.pgid)) {
+        const marked = owner === undefined ? undefined : carriesOwner(m.pid, owner);
+        if (m.startTime < rec.startTime || marked !== true) {
+          skipped.push(m.pid);
+          this.log?.info({ pid: m.pid, pgid: rec.pgid, name: rec.name, why: marked === undefined ? 'its environment cannot be read, or no owner was recorded' : 'not started by our child' }, 'process in the group of a gone child: left alone');
+          continue;
         }
+        killed.set(m.pid, m.startTime);
+        signalPid(m.pid, 'SIGTERM');
+        if (!groups.includes(rec.pgid)) groups.push(rec.pgid);
       }
-      if (left.length > 0) groups.push(rec.pgid);
     }
-    const allGone = () => killed.every((pid) => !alive(pid));
+    const same = (pid: number, startTime: number) => {
+      const st = readStat(pid);
+      return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === startTime;
+    };
+    const allGone = () => [...killed].every(([pid, start]) => !same(pid, start));
     if (!(await waitUntil(allGone, 3000))) {
-      for (const pid of killed) if (alive(pid)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
+      // One by one, each checked again: a group id may have been reused in the meantime.
+      for (const [pid, start] of killed) if (same(pid, start)) signalPid(pid, 'SIGKILL');
       await waitUntil(allGone, 3000);
     }
-    if (killed.length > 0) this.log?.warn({ killed, groups }, 'removed processes left by a previous run');
-    this.save();
-    return { killed: [...new Set(killed)], skipped };
+    if (killed.size > 0) this.log?.warn({ killed: [...killed.keys()], groups }, 'removed processes left by a previous run');
+    this.saveOrExplain();
+    return { killed: [...killed.keys()], skipped: [...new Set(skipped)], problems };
   }
 
-  private readState(): StateFile | undefined {
+  /**
+   * The previous run's list. Missing is normal (a first start); anything else that keeps it from
+   * being read moves it aside (kept for inspection, and out of the way of the next write) and
+   * adds a problem that names the file and what it means.
+   */
+  private readState(problems: string[]): StateFile | undefined {
+    const file = this.stateFile;
+    const consequence = 'processes the last run left (if it crashed) may still be running; check with: ps -eo pid,pgid,lstart,args';
     let text: string;
     try {
-      text = readFileSync(this.stateFile, 'utf8');
-    } catch {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      const what = code === 'EISDIR' ? 'is a directory, not the process list' : `cannot be read (${(err as Error).message})`;
+      problems.push(`${file} ${what}: ${this.setAside(what)}; ${consequence}`);
       return undefined;
     }
     try {
       const parsed = JSON.parse(text) as Partial<StateFile>;
-      if (!Array.isArray(parsed.processes)) throw new Error('no processes array');
+      if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.processes)) throw new Error('no processes array');
       const processes = parsed.processes.filter(
         (p): p is ProcessRecord =>
-          typeof p === 'object' && p !== null && Number.isInteger(p.pid) && p.pid > 1 && Number.isInteger(p.pgid) && p.pgid > 1 && Number.isFinite(p.startTime),
+          typeof p === 'object' && p !== null && Number.isInteger(p.pid) && p.pid > 1 && Number.isInteger(p.pgid) && p.pgid > 1 && Number.isFinite(p.startTime) && (p.command === undefined || typeof p.command === 'string'),
       );
-      return { version: 1, controllerPid: Number(parsed.controllerPid), processes };
+      return {
+        version: 1,
+        controllerPid: Number(parsed.controllerPid),
+        bootId: typeof parsed.bootId === 'string' ? parsed.bootId : undefined,
+        owner: typeof parsed.owner === 'string' ? parsed.owner : undefined,
+        processes,
+      };
     } catch (err) {
-      this.log?.warn({ file: this.stateFile, err: (err as Error).message }, 'process state file unreadable: ignored');
+      const what = `is not a valid process list (${(err as Error).message})`;
+      problems.push(`${file} ${what}: ${this.setAside(what)}; ${consequence}`);
       return undefined;
     }
   }
 
+  /** Renames the state file aside; says where, or throws what to do when it cannot be moved. */
+  private setAside(what: string): string {
+    const aside = `${this.stateFile}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      renameSync(this.stateFile, aside);
+      return `moved aside to ${aside}`;
+    } catch (err) {
+      throw new PagecastError('STATE_CORRUPT', `${this.stateFile} ${what} and could not be moved aside (${(err as Error).message}): move or remove it (rm -r ${this.stateFile}) and start again`, {
+        source: this.stateFile,
+        cause: err,
+      });
+    }
+  }
+
+  private saveOrExplain(): void {
+    try {
+      this.save();
+    } catch (err) {
+      throw new PagecastError('STATE_CORRUPT', `cannot write the process list ${this.stateFile} (${(err as Error).message}): pagecast records its child processes there; make its directory writable`, {
+        source: this.stateFile,
+        cause: err,
+      });
+    }
+  }
+
   private save(): void {
-    const state: StateFile = { version: 1, controllerPid: process.pid, processes: this.list() };
+    const state: StateFile = { version: 1, controllerPid: process.pid, bootId: this.bootId, owner: this.owner, processes: this.list() };
     mkdirSync(dirname(this.stateFile), { recursive: true });
     // Synchronous: a child is on disk before spawnRegistered returns, so a crash right after still finds it.
     writeFileAtomicSync(this.stateFile, JSON.stringify(state, null, 2) + '\n');
@@ -299,7 +446,9 @@ export function spawnRegistered(
 ): RegisteredChild {
   const { stopSteps, ...execaOpts } = opts;
   const stdinDefault = 'stdio' in execaOpts || 'stdin' in execaOpts ? {} : { stdin: 'ignore' as const };
-  const subprocess = execa(file, args, { reject: false, buffer: false, ...stdinDefault, ...execaOpts, detached: true, cleanup: false }) as ResultPromise;
+  // detached: a new session and group led by the child. OWNER_ENV: its helpers stay recognisable as ours after it is gone.
+  const env = { ...execaOpts.env, ...registry.childEnv() };
+  const subprocess = execa(file, args, { reject: false, buffer: false, ...stdinDefault, ...execaOpts, env, detached: true, cleanup: false }) as ResultPromise;
   const pid = subprocess.pid;
   if (pid === undefined) {
     // execa reports spawn errors (ENOENT) through the promise; surface them the same way.

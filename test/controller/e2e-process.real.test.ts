@@ -1,7 +1,7 @@
 // The controller as a process: SIGTERM stops every pipeline (the TV gets STOP, no child is left);
 // after a SIGKILL the next start removes what the last run left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,21 +86,49 @@ describe('pagecast run as a process', () => {
     expect(pids.filter((p) => !gone(p))).toEqual([]);
   });
 
+  it('a second run on the same state directory exits naming the pid, and the first plays on untouched', async () => {
+    const first = startController(dir, stateDir, tmp);
+    await waitPlaying(tv, 60_000);
+    const pids = childPids(stateDir);
+    const loads = tv.count('LOAD');
+    const second = spawn(process.execPath, [CLI, 'run', dir, '--state-dir', stateDir, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+    let err = '';
+    second.stderr!.on('data', (d) => (err += String(d)));
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(err).toContain(`in use by pid ${first.pid}`);
+    expect(pids.filter(gone)).toEqual([]); // nothing reaped
+    expect(childPids(stateDir)).toEqual(pids);
+    expect(tv.count('LOAD')).toBe(loads);
+    await waitPlaying(tv, 10_000);
+  });
+
   it('SIGKILL leaves children behind; the next start removes them and plays again', async () => {
     const first = startController(dir, stateDir, tmp);
     await waitPlaying(tv, 60_000);
     const pids = childPids(stateDir);
     expect(pids.length).toBeGreaterThanOrEqual(3);
     const exited = new Promise<void>((r) => first.once('exit', () => r()));
+    const oldProfiles = readdirSync(join(stateDir, 'profiles'));
+    const oldStreams = readdirSync(join(stateDir, 'streams'));
+    expect(oldProfiles).toHaveLength(1);
+    expect(oldStreams).toHaveLength(1);
     first.kill('SIGKILL');
     await exited;
     // The children are in their own process groups: they outlive a SIGKILLed controller.
     expect(pids.some((p) => !gone(p))).toBe(true);
+    // An interrupted atomic write, as a kill in mid-write leaves it.
+    writeFileSync(join(stateDir, `.last-good.json.${first.pid}.0badc0de.tmp`), '{"half":');
     const second = startController(dir, stateDir, tmp);
     try {
       await waitUntil(() => pids.every(gone), 20_000, 'the last run’s children removed');
       await waitUntil(() => childPids(stateDir).some((p) => !pids.includes(p)), 30_000, 'new children');
       await waitPlaying(tv, 60_000);
+      // Nothing of the dead run accumulates: its Chromium profile, stream files and temp files are gone.
+      const profiles = readdirSync(join(stateDir, 'profiles'));
+      expect(profiles.filter((p) => oldProfiles.includes(p))).toEqual([]);
+      expect(readdirSync(join(stateDir, 'streams')).filter((d) => oldStreams.includes(d))).toEqual([]);
+      expect(readdirSync(stateDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     } finally {
       const done = new Promise<void>((r) => second.once('exit', () => r()));
       second.kill('SIGTERM');

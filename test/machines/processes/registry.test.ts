@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
-import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomicSync } from '../../../machines/atomic-file.js';
 import { FFMPEG_STOP, ProcessRegistry, parseStat, processStartTime, spawnRegistered } from '../../../machines/processes/registry.js';
 import { waitUntil } from '../../helpers.js';
+import { buildRegistry } from './build-registry.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-reg-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -17,22 +17,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-/**
- * The fixture controller runs the real registry: transpile it, and the atomic write it imports,
- * into `buildDir` with their layout kept (so `../atomic-file.js` resolves) and inside the
- * repository (so `execa` does). Returns the registry module's path.
- */
-function buildRegistry(buildDir: string): string {
-  const machines = join(import.meta.dirname, '../../../machines');
-  for (const file of ['processes/registry', 'atomic-file']) {
-    const src = readFileSync(join(machines, `${file}.ts`), 'utf8');
-    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-    mkdirSync(dirname(join(buildDir, file)), { recursive: true });
-    writeFileSync(join(buildDir, `${file}.js`), js);
-  }
-  return join(buildDir, 'processes/registry.js');
-}
 
 describe('parseStat', () => {
   it('reads fields after a command name holding spaces and parentheses', () => {
@@ -52,7 +36,8 @@ describe('ProcessRegistry', () => {
     const c = spawnRegistered(reg, 'stubborn', 'sh', ['-c', "trap '' TERM; sleep 1000 & echo $!; wait; wait"], { stdout: 'pipe' });
     const helper = await new Promise<number>((r) => c.subprocess.stdout!.once('data', (d) => r(Number(String(d).trim()))));
     const state = JSON.parse(readFileSync(stateFile, 'utf8'));
-    expect(state.processes).toEqual([{ pid: c.pid, pgid: c.pid, name: 'stubborn', startTime: processStartTime(c.pid) }]);
+    expect(state.processes).toEqual([{ pid: c.pid, pgid: c.pid, name: 'stubborn', startTime: processStartTime(c.pid), command: 'sh' }]);
+    expect(state.owner).toBe(reg.owner);
     const t0 = Date.now();
     await c.stop([{ signal: 'SIGTERM', timeoutMs: 300 }, { signal: 'SIGKILL', timeoutMs: 2000 }]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
@@ -119,9 +104,4 @@ describe('ProcessRegistry', () => {
     }
   });
 
-  it('ignores a corrupt state file', async () => {
-    const stateFile = join(tmp, 'corrupt.json');
-    writeFileSync(stateFile, '{not json');
-    expect(await new ProcessRegistry({ stateFile }).reapOrphans()).toEqual({ killed: [], skipped: [] });
-  });
 });
