@@ -3,7 +3,7 @@
 //   FFmpeg SIGKILL → PLAYING; live latency at the device (HLS, fMP4); controller CPU with 3 specs.
 // Usage: npm run bench:e2e [-- --runs N]. Ends with one JSON line.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,17 +89,36 @@ async function measureControllerCpu(): Promise<number> {
     return d;
   }));
   tvs.forEach((tv, i) => writeFileSync(join(dir, `s${i}.yaml`), specYaml(`s${i}`, `{ host: 127.0.0.1, port: ${tv.port} }`, url)));
-  const child = spawn(process.execPath, ['dist/controller/cli/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
+  // BENCH_CPU_PROF=DIR writes a CPU profile of the controller to DIR (to find what it spends).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, 'dist/controller/cli/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     for (const tv of tvs) await waitPlaying(tv, 90_000);
     const ticks = () => {
       const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
     };
+    // Per thread (main, libuv workers, V8 helpers), to see where the ticks go.
+    const threads = () => {
+      const out = new Map<string, number>();
+      for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+        try {
+          const name = readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '');
+          const f = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+        } catch {
+          // the thread ended
+        }
+      }
+      return out;
+    };
     const t0 = Date.now();
     const c0 = ticks();
+    const th0 = threads();
     await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));
     const pct = ((ticks() - c0) / 100 / ((Date.now() - t0) / 1000)) * 100;
+    const th1 = threads();
+    console.log(`  by thread (ticks of 10 ms): ${[...th1].map(([n, t]) => `${n} ${t - (th0.get(n) ?? 0)}`).join(', ')}`);
     console.log(`controller process CPU with 3 specs playing: ${pct.toFixed(2)} % of one core over ${CPU_SECONDS} s`);
     return pct;
   } finally {
