@@ -6,10 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
+import { issuesToProblems } from '../../specs/diagnostics.js';
+import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
 import { parseJson } from './json-body.js';
-import type { ControlPlane, EphemeralCastRequest } from '../status/types.js';
+import { EphemeralCastRequestSchema, type ControlPlane, type EphemeralCastRequest } from '../status/types.js';
 
 export const DEFAULT_API_PORT = 8780;
 /** A cast request is a few hundred bytes; a malformed body costs CPU to locate its error in. */
@@ -47,6 +49,7 @@ export function isLoopbackHost(host: string): boolean {
 
 export type Route =
   | { kind: 'healthz' }
+  | { kind: 'readyz' }
   | { kind: 'metrics' }
   | { kind: 'listSpecs' }
   | { kind: 'getSpec'; name: string }
@@ -67,6 +70,7 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
     allowed.includes(method) ? { ok: true, route, mutation } : { ok: false, status: 405, allow: allowed };
 
   if (path === '/healthz') return pick(READ, { kind: 'healthz' }, false);
+  if (path === '/readyz') return pick(READ, { kind: 'readyz' }, false);
   if (path === '/metrics') return pick(READ, { kind: 'metrics' }, false);
   if (parts[0] !== 'api' || parts[1] !== 'v1') return { ok: false, status: 404 };
   const [, , collection, name, verb, ...rest] = parts;
@@ -294,7 +298,7 @@ class ApiHandler {
       // Browsers always send Origin; the CLI and curl do not. A page must never drive a TV.
       if (req.headers.origin !== undefined) throw new HttpError(403, 'FORBIDDEN', 'requests from a web page are not accepted');
       this.authorize(req, true);
-    } else if (route.kind !== 'healthz' && route.kind !== 'metrics' && !isLoopbackHost(remote)) {
+    } else if (route.kind !== 'healthz' && route.kind !== 'readyz' && route.kind !== 'metrics' && !isLoopbackHost(remote)) {
       this.authorize(req, false);
     }
     if ('name' in route && !NAME_RE.test(route.name)) {
@@ -305,6 +309,11 @@ class ApiHandler {
       case 'healthz': {
         const report = this.control.health();
         return sendJson(res, report.ok ? 200 : 503, report);
+      }
+      case 'readyz': {
+        // Liveness is /healthz; this says whether the first scan and reconcile are done.
+        const ready = this.control.ready();
+        return sendJson(res, ready ? 200 : 503, { ready });
       }
       case 'metrics': {
         const text = await this.control.metrics();
@@ -335,14 +344,8 @@ class ApiHandler {
         if (!isJsonContentType(req.headers['content-type'])) {
           throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type: application/json');
         }
-        const body = parseJsonBody(await readBody(req, MAX_BODY_BYTES));
-        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-          throw new HttpError(400, 'SPEC_INVALID', 'body: expected a JSON object like {"device": "Kitchen TV", "url": "https://..."}', {
-            errors: ['body: expected an object'],
-          });
-        }
-        // Only the shape is assumed here: the control plane checks every field with the spec schema.
-        const created = await this.control.createCast(body as EphemeralCastRequest);
+        const request = castRequestFrom(parseJsonBody(await readBody(req, MAX_BODY_BYTES)));
+        const created = await this.control.createCast(request);
         this.log.info({ remote, action: 'createCast', name: created.name, expiresAt: created.expiresAt }, `api: cast ${created.name} created`);
         return sendJson(res, 201, created, { location: `/api/v1/specs/${encodeURIComponent(created.name)}` });
       }
@@ -381,6 +384,27 @@ function hostOf(hostHeader: string): string {
   // "[::1]:8780" → "::1"; "127.0.0.1:8780" → "127.0.0.1"
   if (hostHeader.startsWith('[')) return hostHeader.slice(1, hostHeader.indexOf(']'));
   return hostHeader.replace(/:\d*$/, '');
+}
+
+/** Field errors listed in one answer; more only say how many (the body is at most 16 KiB of them). */
+const MAX_FIELD_ERRORS = 20;
+
+/** The body checked against the request schema: a 400 naming each `body.<field>`, never a 500. */
+export function castRequestFrom(body: unknown): EphemeralCastRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'SPEC_INVALID', 'body: expected a JSON object like {"device": "Kitchen TV", "url": "https://..."}', {
+      errors: ['body: expected an object'],
+    });
+  }
+  const parsed = EphemeralCastRequestSchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const lines = issuesToProblems(parsed.error.issues, body, EphemeralCastRequestSchema).map((p) => {
+    // A field name is the client's text: bounded, and escaped before it can reach a terminal.
+    const path = ['body', ...p.path.map((k) => (typeof k === 'string' && k.length > 64 ? `${k.slice(0, 64)}…` : String(k)))].join('.');
+    return escapeControl(`${path}: ${p.message}`, { oneLine: true });
+  });
+  const errors = lines.length > MAX_FIELD_ERRORS ? [...lines.slice(0, MAX_FIELD_ERRORS), `… and ${lines.length - MAX_FIELD_ERRORS} more`] : lines;
+  throw new HttpError(400, 'SPEC_INVALID', errors.join('\n'), { errors });
 }
 
 function toHttpError(err: unknown): HttpError {

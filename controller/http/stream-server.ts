@@ -125,6 +125,48 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 // ── the server ─────────────────────────────────────────────────────────────────────────────
 
+/**
+ * What one client may hold of the server, and for how long. The server is on the LAN without a
+ * token, so nobody may starve it of sockets or file descriptors: idle, header-dripping and
+ * slow-reading connections are closed by these timeouts, and connections over a cap are closed at
+ * once, before a byte is read.
+ */
+export interface StreamServerLimits {
+  /** The request head must arrive within this (a TV sends it in one packet). */
+  headersTimeoutMs: number;
+  /** The whole request within this (a GET has no body); at least headersTimeoutMs. */
+  requestTimeoutMs: number;
+  /** A kept-alive connection with no next request is closed after this. */
+  keepAliveTimeoutMs: number;
+  /**
+   * A socket on which nothing is read or written for this long is destroyed. A response write
+   * counts when it completes, so a reader that does not drain a chunk in this time is cut off.
+   */
+  idleTimeoutMs: number;
+  /** Open connections per client address. */
+  maxConnectionsPerClient: number;
+  /** Open connections in all: the process stays well below its file descriptor limit. */
+  maxConnections: number;
+}
+
+/**
+ * A Chromecast keeps 1 to 4 connections and fetches a playlist and a 2 s segment every 2 s; hls.js
+ * in a browser opens up to 6. Keep-alive outlives the 2 s between fetches with room to spare; a
+ * 2 s segment at 20 Mbit/s (5 MB) goes out in 256 KiB writes, each of which must drain within the
+ * idle timeout (13 KB/s is far below what plays). 128 connections are 32 busy TVs.
+ */
+export const DEFAULT_STREAM_LIMITS: Readonly<StreamServerLimits> = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 10_000,
+  idleTimeoutMs: 20_000,
+  maxConnectionsPerClient: 32,
+  maxConnections: 128,
+};
+
+/** Connections closed over a cap are logged at most this often (one line with the count). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 export interface StreamServerOptions {
   /** Listen address; default 0.0.0.0 (the devices are on the LAN). */
   host?: string;
@@ -137,6 +179,8 @@ export interface StreamServerOptions {
   now?: () => number;
   /** Route lookup used by prepareRoute; default localAddressFor. */
   resolveLocal?: (deviceHost: string) => Promise<string>;
+  /** Timeouts and connection caps; DEFAULT_STREAM_LIMITS for what is not given. */
+  limits?: Partial<StreamServerLimits>;
 }
 
 export type FetchListener = (streamId: string, client: string, kind: FetchKind, at: string) => void;
@@ -160,6 +204,12 @@ export class StreamServer implements StreamPublisher {
   private readonly byStream = new Map<string, Published>();
   private readonly routes = new Map<string, string>();
   private readonly listeners = new Set<FetchListener>();
+  private readonly limits: StreamServerLimits;
+  /** Open connections by client address. */
+  private readonly openByClient = new Map<string, number>();
+  private refused = 0;
+  private refusedUnlogged = 0;
+  private refusalLoggedAt = -Infinity;
   private server: Server | undefined;
   private boundPort: number | undefined;
 
@@ -167,13 +217,26 @@ export class StreamServer implements StreamPublisher {
     this.opts = opts;
     this.log = opts.log.child({ component: 'stream-server' });
     this.now = opts.now ?? Date.now;
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
   }
 
   async start(): Promise<void> {
     if (this.server) return;
     const host = this.opts.host ?? '0.0.0.0';
     const port = this.opts.port ?? 8181;
-    const server = createServer((req, res) => this.onRequest(req, res));
+    const l = this.limits;
+    // Node checks the header and request timeouts on this interval (30 s by default).
+    const checkEvery = Math.max(50, Math.min(1000, Math.floor(Math.min(l.headersTimeoutMs, l.requestTimeoutMs) / 4)));
+    const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => this.onRequest(req, res));
+    server.headersTimeout = Math.min(l.headersTimeoutMs, l.requestTimeoutMs);
+    server.requestTimeout = l.requestTimeoutMs;
+    server.keepAliveTimeout = l.keepAliveTimeoutMs;
+    // With no 'timeout' listener, node destroys a socket idle this long.
+    server.timeout = l.idleTimeoutMs;
+    // Over the total, node closes the accepted handle before a socket object exists.
+    server.maxConnections = l.maxConnections;
+    server.on('drop', (data) => this.noteRefused(clientAddress(data?.remoteAddress), 'total'));
+    server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('clientError', (err, socket) => this.onClientError(err, socket as Socket));
     await new Promise<void>((resolveListen, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -202,6 +265,13 @@ export class StreamServer implements StreamPublisher {
       server.closeAllConnections();
     });
     this.log.info('stream server stopped');
+  }
+
+  /** Connections open now, and how many were closed over a cap since start. */
+  connectionStats(): { open: number; refused: number } {
+    let open = 0;
+    for (const n of this.openByClient.values()) open += n;
+    return { open, refused: this.refused };
   }
 
   get port(): number {
@@ -273,6 +343,37 @@ export class StreamServer implements StreamPublisher {
     if (routed) return routed;
     if (deviceHost === 'localhost' || deviceHost.startsWith('127.') || deviceHost === '::1') return deviceHost === '::1' ? '::1' : '127.0.0.1';
     return firstLanAddress() ?? '127.0.0.1';
+  }
+
+  // ── connections ──
+
+  /** Counts a new connection against its client's cap, or closes it at once, unread. */
+  private admit(socket: Socket): void {
+    const client = clientAddress(socket.remoteAddress);
+    const open = this.openByClient.get(client) ?? 0;
+    if (open >= this.limits.maxConnectionsPerClient) {
+      socket.destroy();
+      this.noteRefused(client, 'client');
+      return;
+    }
+    this.openByClient.set(client, open + 1);
+    socket.once('close', () => {
+      const left = (this.openByClient.get(client) ?? 1) - 1;
+      if (left > 0) this.openByClient.set(client, left);
+      else this.openByClient.delete(client);
+    });
+  }
+
+  private noteRefused(client: string, cap: 'client' | 'total'): void {
+    this.refused++;
+    this.refusedUnlogged++;
+    // A flood is one line a minute, not one per connection.
+    const now = this.now();
+    if (now - this.refusalLoggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.refusalLoggedAt = now;
+    const max = cap === 'client' ? this.limits.maxConnectionsPerClient : this.limits.maxConnections;
+    this.log.warn({ client, cap, max, refused: this.refusedUnlogged }, 'stream server: connections over the cap closed');
+    this.refusedUnlogged = 0;
   }
 
   // ── request handling ──
@@ -419,9 +520,12 @@ export class StreamServer implements StreamPublisher {
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    // Malformed HTTP: answer 400 (with CORS, like every response) if the socket still can take it.
+    // Malformed HTTP, or a request head or request not in time: answer 400 or 408 (with CORS, like
+    // every response) if the socket still can take it, then close it whether or not the client
+    // ever closes its side.
     if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, () => socket.destroy());
     } else {
       socket.destroy();
     }

@@ -7,12 +7,11 @@ import { parseDuration } from '../../specs/duration.js';
 import { generationOf } from '../../specs/identity.js';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
-import type { EphemeralCastRequest } from '../status/types.js';
+import { EphemeralCastRequestSchema, MAX_CAST_MS, type EphemeralCastRequest } from '../status/types.js';
 import type { StateDir, StoredCast } from './state-dir.js';
 import type { SourcedSpec } from './sourced-spec.js';
 
-/** An ephemeral cast lasts at most a year; one meant to stay has no duration. */
-export const MAX_CAST_MS = 365 * 86_400_000;
+export { MAX_CAST_MS };
 
 export interface EphemeralCastsOptions {
   state: StateDir;
@@ -47,6 +46,9 @@ export class EphemeralCasts {
 
   /** Validates and stores a new cast; throws PagecastError('SPEC_INVALID') naming `body.<field>`. */
   async create(req: EphemeralCastRequest, now: number, taken: (name: string) => string | undefined): Promise<{ name: string; expiresAt?: string }> {
+    // The API checked the body already; a direct caller gets the same check.
+    const checked = EphemeralCastRequestSchema.safeParse(req);
+    if (!checked.success) throw new PagecastError('SPEC_INVALID', checked.error.issues.map((i) => `${['body', ...i.path.map(String)].join('.')}: ${i.message}`).join('\n'));
     const name = typeof req.name === 'string' && req.name ? req.name : `cast-${randomBytes(3).toString('hex')}`;
     const owner = taken(name);
     if (owner !== undefined) throw new PagecastError('SPEC_INVALID', `body.name: ${name} is already a spec from ${owner}`);

@@ -2,6 +2,8 @@
 // and the CLI.
 import { z } from 'zod';
 import type { EncoderFigures, StreamFetchStats } from '../../machines/components.js';
+import { parseDuration } from '../../specs/duration.js';
+import { CastSpecBody, DeviceRef, Metadata, Quality, StreamMode } from '../../specs/schema.js';
 
 export type Phase =
   | 'Pending'
@@ -75,19 +77,52 @@ export interface SpecStatus {
   generation: string; // hash of the spec version in use
 }
 
+/** An ephemeral cast lasts at most a year; one meant to stay has no duration. */
+export const MAX_CAST_MS = 365 * 86_400_000;
+
 /**
- * An ephemeral cast as the API takes it and the state directory keeps it. Only the shape is
- * checked here: the controller validates the fields with the spec schema when it builds the spec,
- * so errors carry the spec's own messages. Unknown fields are kept.
+ * `base` (the type the API declares) checked further with a piece of the spec schema, but kept as
+ * written: no default filled in, no preset expanded, so what is stored and shown is what was sent.
  */
-export const EphemeralCastRequestSchema = z.looseObject({
-  device: z.unknown(), // a device name or { host, port }: the spec schema's DeviceRef
-  url: z.string(),
-  quality: z.unknown().optional(),
-  duration: z.string().optional(), // e.g. "10m"; absent = until deleted
-  priority: z.number().optional(),
-  mode: z.unknown().optional(),
-  name: z.string().optional(),
+function checkedBy<T>(base: z.ZodType<T>, piece: z.ZodType): z.ZodType<T> {
+  return base.superRefine((value, ctx) => {
+    const r = piece.safeParse(value);
+    if (!r.success) for (const issue of r.error.issues) ctx.issues.push({ ...issue, input: value } as z.core.$ZodRawIssue);
+  });
+}
+
+function isWebUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const DURATION = 'expected a duration like 30s, 10m or 1h';
+
+/**
+ * An ephemeral cast as the API takes it and the state directory keeps it. Strict: an unknown field
+ * is an error (a typo such as `durration` is never ignored, nor stored). Each field is checked with
+ * the spec schema's own piece; the controller still builds and validates the whole spec.
+ */
+export const EphemeralCastRequestSchema = z.strictObject({
+  device: checkedBy(z.unknown(), DeviceRef), // a device name, {host, port} or {id}
+  // A web page only: a file: URL would let an API client cast any file this user can read.
+  url: z.string({ error: 'expected an http or https URL' }).refine(isWebUrl, { message: 'expected an http or https URL (file: URLs only in spec files)' }),
+  quality: checkedBy(z.unknown(), Quality).optional(),
+  duration: z
+    .string({ error: DURATION })
+    .superRefine((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms <= 0) ctx.addIssue({ code: 'custom', message: DURATION });
+      else if (ms > MAX_CAST_MS) ctx.addIssue({ code: 'custom', message: 'expected at most 365d (leave it out for a cast that lasts until it is ended)' });
+    })
+    .optional(), // absent = until deleted
+  priority: checkedBy(z.number(), CastSpecBody.shape.priority).optional(),
+  mode: checkedBy(z.unknown(), StreamMode).optional(),
+  name: checkedBy(z.string(), Metadata.shape.name).optional(),
 });
 export type EphemeralCastRequest = z.infer<typeof EphemeralCastRequestSchema>;
 

@@ -203,7 +203,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         headless: false,
         // The owner token marks Chromium's helpers as ours for the reaper; TMPDIR puts its
         // single-instance socket in the profile, which stop() removes even after a kill.
-        env: { ...process.env, DISPLAY: o.display, TMPDIR: profile, ...this.opts.registry.childEnv() },
+        env: { ...process.env, DISPLAY: o.display, ...this.opts.registry.childEnv() },
         args: chromiumArgs(width, height, process.getuid?.() === 0),
         ignoreDefaultArgs: ['--enable-automation'],
         // No viewport emulation: Playwright would resize the window to fit it and so leave kiosk

@@ -55,9 +55,9 @@ describe('ApiClient against the real server', () => {
     expect(missing.code).toBe('SPEC_NOT_FOUND');
     expect(missing.status).toBe(404);
     const invalid = await failure(client.createCast({ device: 'TV', url: 'ftp://x' }));
-    expect(invalid.message).toBe('body.url: expected an http, https or file URL');
+    expect(invalid.message).toBe('body.url: expected an http or https URL (file: URLs only in spec files)');
     expect(invalid.code).toBe('SPEC_INVALID');
-    expect(invalid.details).toEqual({ errors: ['body.url: expected an http, https or file URL'] });
+    expect(invalid.details).toEqual({ errors: ['body.url: expected an http or https URL (file: URLs only in spec files)'] });
     const badName = await failure(client.suspend('Bad Name'));
     expect(badName.status).toBe(400);
     expect(badName.code).toBe('INVALID_NAME');

@@ -65,6 +65,25 @@ describe('reads', () => {
     }
   });
 
+  it('serves /readyz: 200 once the control plane is ready, else 503; /healthz stays liveness', async () => {
+    const ready = await call('GET', '/readyz');
+    expect([ready.status, ready.json]).toEqual([200, { ready: true }]);
+    expect(ready.headers['cache-control']).toBe('no-store');
+    control.isReady = false;
+    try {
+      const notYet = await call('GET', '/readyz');
+      expect([notYet.status, notYet.json]).toEqual([503, { ready: false }]);
+      expect((await call('HEAD', '/readyz')).status).toBe(503);
+      expect((await call('GET', '/healthz')).status).toBe(200); // alive, not ready
+    } finally {
+      control.isReady = true;
+    }
+    const post = await call('POST', '/readyz', { token: TOKEN });
+    expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
+    // Like /healthz: no token asked, the loopback Host check still applies.
+    expect((await call('GET', '/readyz', { headers: { host: 'evil.example:8780' } })).status).toBe(421);
+  });
+
   it('serves prometheus text on /metrics', async () => {
     const r = await call('GET', '/metrics');
     expect(r.status).toBe(200);
@@ -170,11 +189,29 @@ describe('ephemeral casts', () => {
   });
 
   it('400 with field-path messages from the control plane', async () => {
+    control.invalid = ['body.name: kitchen is already a spec from kitchen.yaml', 'body.device: no such device'];
+    try {
+      const r = await postJson('/api/v1/casts', { device: 'TV', url: 'https://a.example/', name: 'kitchen' });
+      expect(r.status).toBe(400);
+      expect(r.json.error.code).toBe('SPEC_INVALID');
+      expect(r.json.error.details.errors).toEqual(['body.name: kitchen is already a spec from kitchen.yaml', 'body.device: no such device']);
+      expect(r.json.error.message).toContain('body.name: kitchen is already a spec from kitchen.yaml');
+      expect(control.calls).toEqual(['createCast']);
+    } finally {
+      control.invalid = undefined;
+    }
+  });
+
+  it('400 naming each field the API refuses itself, before the control plane is asked', async () => {
     const r = await postJson('/api/v1/casts', { url: 'ftp://x' });
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe('SPEC_INVALID');
-    expect(r.json.error.details.errors).toEqual(['body.url: expected an http, https or file URL', 'body.device: expected a device name or {host, port}']);
-    expect(r.json.error.message).toContain('body.url: expected an http, https or file URL');
+    expect(r.json.error.details.errors).toEqual([
+      'body.device: missing, expected a device name, {host, port} or {id}',
+      'body.url: expected an http or https URL (file: URLs only in spec files)',
+    ]);
+    expect(r.json.error.message).toContain('body.url: expected an http or https URL');
+    expect(control.calls).toEqual([]);
   });
 
   it('400 for a body that is JSON but not an object', async () => {
@@ -303,6 +340,7 @@ describe('pure parts', () => {
     expect(matchRoute('DELETE', '/api/v1/casts/a')).toEqual({ ok: true, route: { kind: 'deleteCast', name: 'a' }, mutation: true });
     expect(matchRoute('POST', '/api/v1/casts/')).toEqual({ ok: true, route: { kind: 'createCast' }, mutation: true });
     expect(matchRoute('GET', '/api/v1')).toEqual({ ok: false, status: 404 });
+    expect(matchRoute('HEAD', '/readyz')).toEqual({ ok: true, route: { kind: 'readyz' }, mutation: false });
   });
 
   it('isLoopbackHost', () => {

@@ -25,6 +25,8 @@ export class FakeControl implements ControlPlane {
   healthy = true;
   isReady = true;
   lastCast: EphemeralCastRequest | undefined;
+  /** Field errors the next createCast answers with, as the real control plane would. */
+  invalid: string[] | undefined;
 
   list(): SpecStatus[] {
     return [...this.specs.values()];
@@ -49,7 +51,7 @@ export class FakeControl implements ControlPlane {
   async createCast(req: EphemeralCastRequest): Promise<{ name: string; expiresAt?: string }> {
     this.calls.push('createCast');
     this.lastCast = req;
-    const errors: string[] = [];
+    const errors: string[] = [...(this.invalid ?? [])];
     if (typeof req.url !== 'string' || !/^(https?|file):/.test(req.url)) errors.push('body.url: expected an http, https or file URL');
     if (req.device === undefined) errors.push('body.device: expected a device name or {host, port}');
     if (errors.length) throw new PagecastError('SPEC_INVALID', errors.join('\n'));

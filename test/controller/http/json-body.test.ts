@@ -68,6 +68,32 @@ describe('parseJson', () => {
     );
   });
 
+  it('never throws on any text, bytes decoded included, and agrees with JSON.parse', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 120 }),
+      fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b).toString('utf8')),
+      fc.jsonValue({ maxDepth: 3 }).chain((v) => fc.nat({ max: 40 }).map((cut) => (JSON.stringify(v) ?? '').slice(0, cut))),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        let valid = true;
+        try {
+          JSON.parse(t);
+        } catch {
+          valid = false;
+        }
+        const r = parseJson(t); // a throw here fails the property
+        expect(r.ok).toBe(valid);
+        if (!r.ok) {
+          expect(r.error.position).toBeGreaterThanOrEqual(0);
+          expect(r.error.position).toBeLessThanOrEqual(t.length);
+          expect(quotesNothing(r.error.message), r.error.message).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('places each JSON mistake where JSON reads it', () => {
     const invalid: Array<[string, number, string]> = [
       ['{', 1, 'unexpected end of input'],

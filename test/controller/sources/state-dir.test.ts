@@ -190,15 +190,21 @@ describe('StateDir', () => {
     expect((await new StateDir({ dir, log: silentLogger() }).open()).suspended).toEqual(['hall']);
   });
 
-  it('checks a stored cast request against EphemeralCastRequestSchema, keeping fields it does not know', async () => {
+  it('checks a stored cast request against EphemeralCastRequestSchema: unknown fields, wrong types and file: URLs are set aside, naming them', async () => {
     const dir = join(root, 'state');
     await mkdir(dir, { recursive: true });
-    const kept = { name: 'a', request: { device: 'TV', url: 'https://a.example/', priority: 5, comment: { by: 'ha' } }, createdAt: 'x' };
+    const kept = { name: 'a', request: { device: 'TV', url: 'https://a.example/', priority: 5 }, createdAt: 'x' };
     const wrong = { name: 'b', request: { device: 'TV', url: 'https://b.example/', priority: 'high' }, createdAt: 'x' };
-    await writeFile(join(dir, 'casts.json'), JSON.stringify({ version: 1, casts: [kept, wrong] }));
+    const extra = { name: 'c', request: { device: 'TV', url: 'https://c.example/', comment: { by: 'ha' } }, createdAt: 'x' };
+    const file = { name: 'd', request: { device: 'TV', url: 'file:///etc/passwd' }, createdAt: 'x' };
+    await writeFile(join(dir, 'casts.json'), JSON.stringify({ version: 1, casts: [kept, wrong, extra, file] }));
     const snap = await new StateDir({ dir, log: silentLogger() }).open();
     expect(snap.casts).toEqual([kept]);
-    expect(snap.problems).toEqual([expect.stringMatching(/casts\.json: cast #1 ignored: request\.priority: /)]);
+    expect(snap.problems).toEqual([
+      expect.stringMatching(/casts\.json: cast #1 ignored: request\.priority: /),
+      expect.stringMatching(/casts\.json: cast #2 ignored: request: Unrecognized key: "comment"/),
+      expect.stringMatching(/casts\.json: cast #3 ignored: request\.url: /),
+    ]);
   });
 
   it('rejects a file of the wrong shape or version', async () => {
