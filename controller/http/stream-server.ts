@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { StreamFetchStats, StreamPublisher } from '../../machines/components.js';
 import type { StreamMode } from '../../specs/schema.js';
+import { MASTER_PLAYLIST } from '../../machines/media/encoder.js';
 import { PagecastError } from '../../machines/errors.js';
 import { firstLanAddress, localAddressFor } from './local-address.js';
 import type { Logger } from '../../machines/log.js';
@@ -18,7 +19,8 @@ import type { Logger } from '../../machines/log.js';
 // ── pure parts ─────────────────────────────────────────────────────────────────────────────
 
 /** The master playlist the encoder writes in every stream directory. */
-export const STREAM_ENTRY = 'master.m3u8';
+/** What a device is told to fetch: the encoder's master playlist. */
+export const STREAM_ENTRY = MASTER_PLAYLIST;
 
 /**
  * RFC 8216's registered type. The Cast LOAD may say `application/x-mpegURL` (CAST.md §3.2); the

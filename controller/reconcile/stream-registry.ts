@@ -27,8 +27,6 @@ interface Entry {
 export interface StreamRegistryOptions {
   components: Components;
   log: Logger;
-  /** Called whenever any stream's state changes (for status and metrics). */
-  onChange?: () => void;
   /** The clock handed to the stream machines; Date.now unless told otherwise. */
   now?: () => number;
 }
@@ -83,11 +81,6 @@ export class StreamRegistry implements StreamLeases {
     await Promise.all([...this.stopping]);
   }
 
-  /** Resolves once streams being stopped are gone. */
-  async settled(): Promise<void> {
-    await Promise.all([...this.stopping]);
-  }
-
   private create(key: string, spec: CastSpec): Entry {
     const id = `${key}-${(++this.counter).toString(36)}`;
     const dir = join(this.opts.components.streamRoot, id);
@@ -102,7 +95,6 @@ export class StreamRegistry implements StreamLeases {
       const became = servable && !entry.servable;
       entry.servable = servable;
       if (became) this.notify(entry, { type: 'servable' });
-      this.opts.onChange?.();
     });
     actor.on('componentExited', (e) => {
       log.warn({ component: e.component, reason: e.info.reason, code: e.info.code, signal: e.info.signal }, `${e.component} exited`);
@@ -128,6 +120,5 @@ export class StreamRegistry implements StreamLeases {
     rmSync(entry.dir, { recursive: true, force: true });
     this.byId.delete(entry.id);
     this.opts.log.info({ stream: entry.id }, 'stream stopped');
-    this.opts.onChange?.();
   }
 }
