@@ -1,4 +1,9 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '../machines/log.js';
 
 export interface WaitOptions {
   /** Pause between probes; raise it for probes that cost something (a frame grab, an HTTP request). */
@@ -70,4 +75,31 @@ export function recordRequests(origin: string): RequestLog {
     unsubscribe('undici:client:sendHeaders', onSent);
   };
   return log;
+}
+
+/** Temp directories a test file makes; `removeAll` in an afterEach/afterAll removes them. */
+export function tempDirs(): { make(prefix: string): string; removeAll(): void } {
+  const dirs: string[] = [];
+  return {
+    make(prefix) {
+      const d = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(d);
+      return d;
+    },
+    removeAll() {
+      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A debug-level logger whose JSON lines the test can read back. */
+export function captureLog(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
+  const chunks: string[] = [];
+  const dest = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  });
+  return { log: createLogger({ level: 'debug', destination: dest }), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

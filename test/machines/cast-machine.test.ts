@@ -1,25 +1,16 @@
 // The cast machine on a simulated clock: retries are visible `after` states, so time is moved by
 // hand and no real timer decides anything.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, createActor, setup as setupMachine, SimulatedClock, type ActorRefFrom } from 'xstate';
 import { castMachine, type CastMachineInput, type CastNotice, type StreamLease } from '../../machines/cast-machine.js';
 import { CastSpecSchema } from '../../specs/schema.js';
 import { silentLogger } from '../../machines/log.js';
 import { standInComponents } from '../stand-ins/components.js';
-import { waitUntil } from '../helpers.js';
+import { waitUntil, tempDirs } from '../helpers.js';
 
-const dirs: string[] = [];
-const tempDir = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const temps = tempDirs();
+const tempDir = temps.make;
+afterEach(() => temps.removeAll());
 
 /** The cast's parent, as the spec actor is: it records what the cast tells it. */
 function parentOf(input: CastMachineInput) {

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { backoffMs, streamMachine } from '../../machines/stream-machine.js';
 import { silentLogger } from '../../machines/log.js';
 import { standInComponents } from '../stand-ins/components.js';
-import { waitUntil } from '../helpers.js';
+import { waitUntil, tempDirs } from '../helpers.js';
 
 describe('stream component restart delays', () => {
   const at = (n: number) => backoffMs({ backoff: { initialMs: 1000, maxMs: 8000 }, attempts: { display: 0, browser: 0, encoder: n } }, 'encoder');
@@ -16,15 +13,9 @@ describe('stream component restart delays', () => {
 });
 
 describe('stream machine with stand-ins', () => {
-  const dirs: string[] = [];
-  const tempDir = (prefix: string) => {
-    const d = mkdtempSync(join(tmpdir(), prefix));
-    dirs.push(d);
-    return d;
-  };
-  afterEach(() => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
+  const temps = tempDirs();
+  const tempDir = temps.make;
+  afterEach(() => temps.removeAll());
 
   const input = { url: 'https://x.example/', quality: { width: 640, height: 360, fps: 15, bitrateKbps: 800 }, mode: 'hls' as const, hwAccel: 'off' as const, browser: { zoom: 1, navigationTimeout: 30000 } };
   const T0 = Date.UTC(2025, 2, 1, 12); // the machine's clock: exit times come from it, not from the wall

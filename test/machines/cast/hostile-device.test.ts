@@ -1,12 +1,10 @@
 // A device cannot exhaust the controller's memory or logs (issue 9 point 8): a hostile castv2
 // peer on loopback floods PINGs without reading, and toggles standby tens of thousands of times.
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, type Logger } from '../../../machines/log.js';
 import type { CastDrift } from '../../../machines/components.js';
 import { connectCast, type CastLimits, type CastTimings } from '../../../machines/cast/connection.js';
 import { NS } from '../../../machines/cast/messages.js';
-import { waitUntil } from '../../helpers.js';
+import { waitUntil, captureLog } from '../../helpers.js';
 import { castFixture } from './fixture.js';
 import { HostilePeer, castFrame, receiverStatusFrame } from './hostile-peer.js';
 
@@ -16,16 +14,6 @@ const MiB = 1024 * 1024;
 
 const { tls, cleanups } = castFixture();
 
-function captureLog(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = [];
-  const dest = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  });
-  return { log: createLogger({ level: 'debug', destination: dest }), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 async function hostileSetup(limits: Partial<CastLimits> = {}) {
   const peer = new HostilePeer(tls());

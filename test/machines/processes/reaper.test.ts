@@ -3,13 +3,11 @@
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { writeFileAtomicSync } from '../../../machines/atomic-file.js';
-import { createLogger, type Logger } from '../../../machines/log.js';
 import { ProcessRegistry, processStartTime, readStat } from '../../../machines/processes/registry.js';
-import { waitUntil } from '../../helpers.js';
+import { waitUntil, captureLog } from '../../helpers.js';
 import { buildRegistry } from './build-registry.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-reaper-'));
@@ -42,16 +40,6 @@ const alive = (pid: number) => {
 };
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
-function captureLog(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = [];
-  const dest = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  });
-  return { log: createLogger({ level: 'debug', destination: dest }), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 /** Reads pids a child prints, one per line, until `n` arrived. */
 async function pidsPrinted(c: ResultPromise, n: number): Promise<number[]> {
