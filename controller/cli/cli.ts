@@ -87,10 +87,11 @@ async function validateCommand(args: string[]): Promise<number> {
       continue;
     }
     const r = st.isDirectory() ? await loadSpecDir(target, { checkNames: false }) : await loadSpecFile(target);
-    diagnostics.push(...r.diagnostics);
-    specs.push(...r.specs);
+    // One by one: spreading a large array into a call overflows the stack.
+    for (const d of r.diagnostics) diagnostics.push(d);
+    for (const x of r.specs) specs.push(x);
   }
-  diagnostics.push(...checkNames(specs), ...validateConflicts(specs));
+  for (const d of [checkNames(specs), validateConflicts(specs)].flat()) diagnostics.push(d);
   const print = values.format === 'github' ? formatGithub : formatDiagnostic;
   for (const d of diagnostics) process.stdout.write(`${print(d)}\n`);
   const errors = diagnostics.filter((d) => d.severity === 'error').length;

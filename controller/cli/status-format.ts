@@ -177,7 +177,7 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
       ['CLIENT', 'PLAYLIST', 'SEGMENT', 'BYTES'],
       st.fetches.map((x) => [x.client, formatRelative(x.lastPlaylistAt, now), formatRelative(x.lastSegmentAt, now), formatBytes(x.bytes)]),
     );
-    lines.push(...table.split('\n').map((l) => `  ${l}`));
+    for (const l of table.split('\n')) lines.push(`  ${l}`);
   }
   lines.push('Conditions:');
   if (s.conditions.length === 0) lines.push('  (none)');
@@ -186,7 +186,7 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
       ['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
       s.conditions.map((c) => [c.type, c.status, c.reason || '-', formatRelative(c.lastTransitionTime, now), c.message.replace(/\s*\n\s*/g, ' ')]),
     );
-    lines.push(...table.split('\n').map((l) => `  ${l}`));
+    for (const l of table.split('\n')) lines.push(`  ${l}`);
   }
   return lines.join('\n');
 }

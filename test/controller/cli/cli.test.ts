@@ -58,6 +58,21 @@ describe('pagecast validate / schema', () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+  it('1,500 files full of errors: every file reported, output bounded, no stack overflow', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'pc-cli-many-'));
+    try {
+      const junk = Array.from({ length: 80 }, (_, i) => `  junk${i}: 1`).join('\n');
+      for (let i = 0; i < 1500; i++) writeFileSync(join(d, `s${i}.yaml`), `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: s${i} }\nspec:\n  device: TV ${i}\n  url: https://x.example/\n${junk}\n`);
+      const r = await run(['validate', d]);
+      expect(r.code).toBe(1);
+      const lines = r.out.trimEnd().split('\n');
+      expect(lines).toHaveLength(1500 * 51); // 50 problems per file, then a count of the rest
+      expect(lines.filter((l) => l.endsWith('30 more problems in this file not shown'))).toHaveLength(1500);
+      expect(r.err).toMatch(/0 spec\(s\) checked: 76500 error\(s\)/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
   it('prints the JSON Schema', async () => {
     const r = await run(['schema']);
     expect(r.code).toBe(0);
