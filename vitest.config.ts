@@ -12,6 +12,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.real.test.ts', 'node_modules/**', 'dist/**'],
           testTimeout: 20_000,
+          setupFiles: ['test/setup.ts'],
         },
       },
       {

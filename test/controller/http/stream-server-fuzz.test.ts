@@ -117,7 +117,8 @@ describe('stream paths, by property', () => {
         expect(r.status, t).toBeGreaterThanOrEqual(200);
         expect(r.status, t).toBeLessThan(500);
         expect(r.body, t).not.toContain(SECRET);
-        const name = exactlyServed(t, token);
+        // Spaces end the request target on the request line: trailing ones are not part of it.
+        const name = exactlyServed(t.replace(/ +$/, ''), token);
         if (r.status < 300) {
           expect(name, `served ${JSON.stringify(t)}`).toBeDefined();
           expect(r.body).toBe(SERVED[name!]);
@@ -129,7 +130,7 @@ describe('stream paths, by property', () => {
         // And a valid request for a served file is never refused.
         if (name !== undefined && /^[\x21-\x7e]*$/.test(t) && !t.includes('#')) expect(r.status, t).toBe(200);
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.FC_RUNS ?? 300) },
     );
     expect(served, 'the targets include served files').toBeGreaterThan(30);
   });
