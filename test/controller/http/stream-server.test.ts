@@ -210,7 +210,7 @@ describe('security', () => {
     `/s/${t}/fifo.ts`,
     `/s/${t}/missing.ts`,
     `/s/${t}/.m3u8`,
-    `/s/${t.slice(0, -1)}A/master.m3u8`,
+    `/s/${t.slice(0, -1)}${t.endsWith('A') ? 'B' : 'A'}/master.m3u8`, // one character off (1 in 64 tokens ends in A)
     `/s/${'A'.repeat(24)}/master.m3u8`,
   ];
 
