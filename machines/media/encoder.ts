@@ -92,7 +92,17 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     const stderr = tailOf(child.subprocess.stderr as Readable | null);
     let stopping = false;
     let figures: EncoderFigures | undefined;
-    let segmentKbps = Number.NaN;
+    // The HLS muxer often reports no bitrate: then it is read from the newest segments' sizes, on
+    // demand (a status read) and at most once every 2 s, not by a poll that runs for ever.
+    let segmentKbps = { value: Number.NaN, at: 0 };
+    const currentSegmentKbps = (): number => {
+      const now = Date.now();
+      if (now - segmentKbps.at >= 2000) {
+        const pl = readMediaPlaylist(o.dir, playlistName);
+        segmentKbps = { value: pl ? playlistKbps(o.dir, pl) : Number.NaN, at: now };
+      }
+      return segmentKbps.value;
+    };
     const parser = new ProgressParser();
     let firstProgress: () => void = () => {};
     const progressed = new Promise<void>((r) => (firstProgress = r));
@@ -105,7 +115,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
           speed: nz(s.speed),
           droppedFrames: nz(s.droppedFrames),
           duplicatedFrames: nz(s.duplicatedFrames),
-          bitrateKbps: Number.isFinite(s.bitrateKbps) ? s.bitrateKbps : nz(segmentKbps),
+          bitrateKbps: s.bitrateKbps, // NaN when FFmpeg does not know: then read from the segments
           frame: nz(s.frame),
           at: new Date().toISOString(),
         };
@@ -139,19 +149,16 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     });
     servable.catch(() => {});
     void exited.then((e) => failServable(new PagecastError('PROCESS_FAILED', `stream never became servable: ${e.message ?? e.reason}`, { source: 'ffmpeg' })));
-    let isServable = false;
+    // Polled only until servable: after that nothing here needs the playlist.
     const poll = async () => {
       while (watching) {
         const pl = readMediaPlaylist(o.dir, playlistName);
-        if (pl) {
-          if (!isServable && pl.segments.length >= need && pl.segments.some((s) => s.uri.startsWith(runId))) {
-            isServable = true;
-            markServable();
-            ctx.report({ type: 'StreamServable', status: 'True', reason: 'SegmentsReady', message: `${pl.segments.length} segments` });
-          }
-          segmentKbps = playlistKbps(o.dir, pl);
+        if (pl && pl.segments.length >= need && pl.segments.some((s) => s.uri.startsWith(runId))) {
+          markServable();
+          ctx.report({ type: 'StreamServable', status: 'True', reason: 'SegmentsReady', message: `${pl.segments.length} segments` });
+          return;
         }
-        await new Promise((r) => setTimeout(r, isServable ? 1000 : pollMs));
+        await new Promise((r) => setTimeout(r, pollMs));
       }
     };
     void poll();
@@ -188,7 +195,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       ...(probe.fallbackReason === undefined ? {} : { fallbackReason: probe.fallbackReason }),
       exited,
       stop,
-      figures: () => figures,
+      figures: () => (figures && !Number.isFinite(figures.bitrateKbps) ? { ...figures, bitrateKbps: nz(currentSegmentKbps()) } : figures),
       servable: () => servable,
     };
     return handle;
