@@ -31,6 +31,21 @@ spec:
     backoff: { initial: 2s, max: 5m }
 `;
 
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function loadOnlyInFreshProcess(dir: string): Promise<number> {
   const load = pathToFileURL(resolve('dist/specs/load.js')).href;
   const code = `const { listSpecFiles, loadSpecFile } = await import(${JSON.stringify(load)});
@@ -55,7 +70,6 @@ function percentile(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  tuneHeapForDaemon(); // as `pagecast run` does
   const dir = mkdtempSync(join(tmpdir(), 'pc-bench-specs-'));
   const state = mkdtempSync(join(tmpdir(), 'pc-bench-state-'));
   const streams = mkdtempSync(join(tmpdir(), 'pc-bench-streams-'));
@@ -63,6 +77,8 @@ async function main(): Promise<void> {
   const components = standInComponents(streams);
   const ctl = new Controller({ specsDir: dir, stateDir: state, components, log: silentLogger(), resyncMs: 600_000 });
 
+  // BENCH_PROFILE=FILE writes a CPU profile of the cold converge alone (open it in Chrome DevTools).
+  const profiler = process.env.BENCH_PROFILE ? await startProfile() : undefined;
   const t0 = performance.now();
   await ctl.start();
   await new Promise<void>((resolve) => {
@@ -78,6 +94,8 @@ async function main(): Promise<void> {
     check();
   });
   const coldConvergeMs = performance.now() - t0;
+  if (profiler) await profiler.stop(process.env.BENCH_PROFILE!);
+  tuneHeapForDaemon(); // as `pagecast run` does once its first reconcile is done
   console.log(`cold start: ${SPECS} specs Playing in ${coldConvergeMs.toFixed(0)} ms`);
 
   const latencies: number[] = [];

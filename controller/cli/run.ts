@@ -107,7 +107,6 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  tuneHeapForDaemon();
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -149,6 +148,8 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stderr.write(`pagecast run: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
     return 1;
   }
+  // Converged: from now on the daemon's heap favours size over speed (see controller/heap.ts).
+  tuneHeapForDaemon();
   await notifySystemd('READY=1');
   return new Promise<number>((resolveExit) => {
     let signalled = false;
