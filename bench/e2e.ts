@@ -103,9 +103,10 @@ async function measureControllerCpu(): Promise<number> {
       const out = new Map<string, number>();
       for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
         try {
-          const name = readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '');
+          const name = readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim();
           const f = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-          out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+          out.set(`${name}#${tid} user`, Number(f[11]));
+          out.set(`${name}#${tid} sys`, Number(f[12]));
         } catch {
           // the thread ended
         }
@@ -118,7 +119,7 @@ async function measureControllerCpu(): Promise<number> {
     await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));
     const pct = ((ticks() - c0) / 100 / ((Date.now() - t0) / 1000)) * 100;
     const th1 = threads();
-    console.log(`  by thread (ticks of 10 ms): ${[...th1].map(([n, t]) => `${n} ${t - (th0.get(n) ?? 0)}`).join(', ')}`);
+    console.log(`  by thread (ticks of 10 ms): ${[...th1].map(([n, t]) => [n, t - (th0.get(n) ?? 0)] as const).filter(([, t]) => t > 0).map(([n, t]) => `${n} ${t}`).join(', ')}`);
     console.log(`controller process CPU with 3 specs playing: ${pct.toFixed(2)} % of one core over ${CPU_SECONDS} s`);
     return pct;
   } finally {
