@@ -204,6 +204,26 @@ export function specHash(spec: CastSpec): string {
   return stableHash(spec);
 }
 
+/**
+ * A loaded spec whose hash is made when first asked for (it walks the whole spec; validate never
+ * asks). Built outside loadSpecText so that the getter keeps only the spec alive, not the parsed
+ * YAML document that the loader's other closures hold.
+ */
+function loadedSpec(spec: CastSpec, file: string, line: number, column: number, docIndex: number, data: unknown): LoadedSpec {
+  let hash: string | undefined;
+  return {
+    spec,
+    file,
+    line,
+    column,
+    docIndex,
+    data,
+    get hash() {
+      return (hash ??= specHash(spec));
+    },
+  };
+}
+
 // ── loading ────────────────────────────────────────────────────────────────────────────────
 
 function readableName(data: unknown): string | undefined {
@@ -305,7 +325,7 @@ export function loadSpecText(text: string, file: string): LoadResult {
     const checked = checkSpecData(data);
     if (checked.spec) {
       const at = pos(offsetFor(doc, ['metadata', 'name'], false));
-      result.specs.push({ spec: checked.spec, file, line: at.line, column: at.column, docIndex, hash: specHash(checked.spec), data });
+      result.specs.push(loadedSpec(checked.spec, file, at.line, at.column, docIndex, data));
       return;
     }
     const found = checked.problems.map((p) => diag(offsetFor(doc, p.path, p.unknownKey === true), formatPath(p.path), p.message, 'error', name));
