@@ -165,6 +165,9 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     await this.staleProfilesRemoved;
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'browser start aborted');
     const profile = mkdtempSync(join(profileRoot, ownedProfilePrefix()));
+    // Chromium's single-instance socket goes in TMPDIR and outlives a killed Chromium: give each
+    // browser its own, short (a Unix socket path has at most 107 bytes), removed with the profile.
+    const chromiumTmp = mkdtempSync(join(tmpdir(), 'pc-chromium-'));
     const backoff = this.opts.backoff ?? { initialMs: 1000, maxMs: 30_000 };
     const health = this.opts.health ?? { intervalMs: 5000, timeoutMs: 10_000 };
 
@@ -192,6 +195,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       if (context) await Promise.race([context.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
       if (pid !== undefined) await this.opts.registry.stop(pid, DEFAULT_STOP);
       rmSync(profile, { recursive: true, force: true });
+      rmSync(chromiumTmp, { recursive: true, force: true });
       finish({ reason: 'stopped' });
     };
 
@@ -201,9 +205,8 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       context = await chromium.launchPersistentContext(profile, {
         executablePath,
         headless: false,
-        // The owner token marks Chromium's helpers as ours for the reaper; TMPDIR puts its
-        // single-instance socket in the profile, which stop() removes even after a kill.
-        env: { ...process.env, DISPLAY: o.display, ...this.opts.registry.childEnv() },
+        // The owner token marks Chromium's helpers as ours for the reaper.
+        env: { ...process.env, DISPLAY: o.display, TMPDIR: chromiumTmp, ...this.opts.registry.childEnv() },
         args: chromiumArgs(width, height, process.getuid?.() === 0),
         ignoreDefaultArgs: ['--enable-automation'],
         // No viewport emulation: Playwright would resize the window to fit it and so leave kiosk
