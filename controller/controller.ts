@@ -96,8 +96,9 @@ export class Controller implements ControlPlane {
       execute: (actions) => this.actors.execute(actions),
       expiryOn: (desired) => {
         let min: number | undefined;
-        for (const name of desired.keys()) {
-          const at = this.casts.specs.get(name)?.expiresAt;
+        for (const d of desired.values()) {
+          // Only casts that run: a file spec of the same name shadows a cast.
+          const at = d.ephemeral ? this.casts.specs.get(d.name)?.expiresAt : undefined;
           if (at !== undefined && (min === undefined || at < min)) min = at;
         }
         return min;
