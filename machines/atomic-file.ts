@@ -6,7 +6,7 @@
 // yield before the file is down (the process registry records a child before spawn returns).
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { lstat, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -52,38 +52,16 @@ function isStaleTemp(name: string, st: Stats, opts: StaleTempOptions): boolean {
 
 /**
  * Removes the temp files of atomic writes interrupted by a crash (`kill -9` between write and
- * rename) in `dir`, not below it. Call at start for every directory written atomically. Returns
- * the removed paths; a file that cannot be examined or removed is left for the next start.
+ * rename) in `dir`, not below it. Called once at start for every directory written atomically
+ * (synchronous: a handful of entries, and the process registry must not yield). Returns the
+ * removed paths; a file that cannot be examined or removed is left for the next start.
  */
-export async function removeStaleTemps(dir: string, opts: StaleTempOptions = {}): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return []; // no directory yet: nothing was written
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    if (!TEMP_NAME.test(name)) continue;
-    const path = join(dir, name);
-    try {
-      if (!isStaleTemp(name, await lstat(path), opts)) continue;
-      await unlink(path);
-      removed.push(path);
-    } catch {
-      // gone meanwhile, or not ours to remove
-    }
-  }
-  return removed;
-}
-
-/** removeStaleTemps, without yielding (for the process registry, which is synchronous). */
-export function removeStaleTempsSync(dir: string, opts: StaleTempOptions = {}): string[] {
+export function removeStaleTemps(dir: string, opts: StaleTempOptions = {}): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return [];
+    return []; // no directory yet: nothing was written
   }
   const removed: string[] = [];
   for (const name of names) {
@@ -94,7 +72,7 @@ export function removeStaleTempsSync(dir: string, opts: StaleTempOptions = {}): 
       unlinkSync(path);
       removed.push(path);
     } catch {
-      // see removeStaleTemps
+      // gone meanwhile, or not ours to remove
     }
   }
   return removed;

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { ResultPromise } from 'execa';
 import { createLogger, type Logger } from '../machines/log.js';
 
 export interface WaitOptions {
@@ -102,4 +103,21 @@ export function captureLog(): { log: Logger; lines: () => Array<Record<string, u
     },
   });
   return { log: createLogger({ level: 'debug', destination: dest }), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** Child processes a test file starts; `killAll` (in an afterEach) SIGKILLs and awaits them. */
+export function childProcesses(): { track<T extends ResultPromise>(c: T): T; killAll(): Promise<void> } {
+  const children: ResultPromise[] = [];
+  return {
+    track(c) {
+      children.push(c);
+      return c;
+    },
+    async killAll() {
+      for (const c of children.splice(0)) {
+        c.kill('SIGKILL');
+        await c.catch(() => undefined);
+      }
+    },
+  };
 }

@@ -49,16 +49,11 @@ export class EphemeralCasts {
     // The API checked the body already; a direct caller gets the same check.
     const checked = EphemeralCastRequestSchema.safeParse(req);
     if (!checked.success) throw new PagecastError('SPEC_INVALID', checked.error.issues.map((i) => `${['body', ...i.path.map(String)].join('.')}: ${i.message}`).join('\n'));
-    const name = typeof req.name === 'string' && req.name ? req.name : `cast-${randomBytes(3).toString('hex')}`;
+    const name = req.name || `cast-${randomBytes(3).toString('hex')}`;
     const owner = taken(name);
     if (owner !== undefined) throw new PagecastError('SPEC_INVALID', `body.name: ${name} is already a spec from ${owner}`);
-    let expiresAt: string | undefined;
-    if (req.duration !== undefined) {
-      const ms = typeof req.duration === 'string' ? parseDuration(req.duration) : undefined;
-      if (ms === undefined || ms <= 0) throw new PagecastError('SPEC_INVALID', `body.duration: expected a duration like 30s, 10m or 1h`);
-      if (ms > MAX_CAST_MS) throw new PagecastError('SPEC_INVALID', `body.duration: expected at most 365d (leave it out for a cast that lasts until it is ended)`);
-      expiresAt = new Date(now + ms).toISOString();
-    }
+    // The schema checked the duration: a positive number of ms, at most MAX_CAST_MS.
+    const expiresAt = req.duration === undefined ? undefined : new Date(now + parseDuration(req.duration)!).toISOString();
     castRequestToSpec(name, req, this.priority); // validates; throws SPEC_INVALID
     const stored: StoredCast = { name, request: { ...req, name }, createdAt: new Date(now).toISOString(), expiresAt };
     await this.opts.state.putCast(stored);

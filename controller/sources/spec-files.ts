@@ -29,6 +29,8 @@ export interface SpecFilesOptions {
 type FileKey = { kind: 'scan' } | { kind: 'file'; path: string };
 
 interface FileState {
+  /** inode, size, mtime and ctime when loaded: unchanged means not written since. */
+  stamp: string;
   contentKey: string;
   names: string[]; // names of good specs from this file
   diagnostics: Diagnostic[];
@@ -122,8 +124,12 @@ export class SpecFiles {
 
   private async loadFile(path: string): Promise<void> {
     // A deleted file is told apart from an unreadable one (which keeps its last good specs).
-    const exists = await stat(path).then((s) => s.isFile(), () => false);
+    const st = await stat(path).catch(() => undefined);
+    const exists = st?.isFile() === true;
     const prev = this.files.get(path);
+    // A file not written since it was loaded is not parsed again (a resync reads every file).
+    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : '';
+    if (exists && prev?.stamp === stamp && !this.hasResolveErrors(prev)) return;
     if (!exists) {
       if (!prev) return;
       this.files.delete(path);
@@ -134,7 +140,10 @@ export class SpecFiles {
     const relFile = this.displayPath(path);
     const diagnostics = result.diagnostics.map((d) => ({ ...d, file: relFile }));
     const contentKey = result.specs.map((s) => `${s.spec.metadata.name}:${s.hash}`).join('|') + `#${diagnostics.map(formatDiagnostic).join('|')}`;
-    if (prev && prev.contentKey === contentKey && !this.hasResolveErrors(prev)) return;
+    if (prev && prev.contentKey === contentKey && !this.hasResolveErrors(prev)) {
+      prev.stamp = stamp;
+      return;
+    }
 
     const names: string[] = [];
     const newErrors = new Map<string, string>();
@@ -181,7 +190,7 @@ export class SpecFiles {
       if (this.errors.get(name) !== msg) this.changed.add(name);
       this.errors.set(name, msg);
     }
-    this.files.set(path, { contentKey, names, diagnostics });
+    this.files.set(path, { stamp, contentKey, names, diagnostics });
     this.queue.forget({ kind: 'file', path });
   }
 

@@ -94,7 +94,7 @@ export class StateDir {
     }
 
     // Temp files of writes a killed run left half done.
-    const removed = await removeStaleTemps(this.dir);
+    const removed = removeStaleTemps(this.dir);
     if (removed.length > 0) this.log.info({ removed }, 'removed temp files of interrupted writes');
 
     const lastGood = await this.load(FILES.lastGood, LastGoodFile, problems);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
 import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
-import { removeStaleTempsSync, writeFileAtomicSync } from '../atomic-file.js';
+import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
 import { encoderArgs, peakKbps, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
 import { ProgressParser } from './ffmpeg-progress.js';
@@ -67,7 +67,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     const runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const q = o.input.quality;
     const audioKbps = this.opts.args?.audioKbps ?? ENCODER_DEFAULTS.audioKbps;
-    removeStaleTempsSync(o.dir); // a write a killed run left half done
+    removeStaleTemps(o.dir); // a write a killed run left half done
     writeFileAtomicSync(
       join(o.dir, MASTER_PLAYLIST),
       masterPlaylist({

@@ -21,7 +21,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type Options as ExecaOptions, type ResultPromise } from 'execa';
-import { removeStaleTempsSync, writeFileAtomicSync } from '../atomic-file.js';
+import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import { PagecastError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -285,7 +285,7 @@ export class ProcessRegistry {
     const killed = new Map<number, number>(); // pid → start time, to re-check before SIGKILL
     const skipped: number[] = [];
     const groups: number[] = [];
-    removeStaleTempsSync(dirname(this.stateFile));
+    removeStaleTemps(dirname(this.stateFile));
     const previous = this.readState(problems);
     for (const p of problems) this.log?.error({ file: this.stateFile }, p);
     const fromThisBoot = !previous?.bootId || !this.bootId || previous.bootId === this.bootId;

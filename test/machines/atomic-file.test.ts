@@ -3,22 +3,17 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import ts from 'typescript';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { removeStaleTemps, removeStaleTempsSync } from '../../machines/atomic-file.js';
-import { waitUntil } from '../helpers.js';
+import { removeStaleTemps } from '../../machines/atomic-file.js';
+import { childProcesses, waitUntil } from '../helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-atomic-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const children: ResultPromise[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) {
-    c.kill('SIGKILL');
-    await c.catch(() => undefined);
-  }
-});
+const children = childProcesses();
+afterEach(() => children.killAll());
 
 let dirs = 0;
 const freshDir = () => {
@@ -35,14 +30,11 @@ async function deadPid(): Promise<number> {
 
 function liveChild(): number {
   const c = execa('sleep', ['1000'], { reject: false });
-  children.push(c);
+  children.track(c);
   return c.pid!;
 }
 
-describe.each([
-  ['removeStaleTemps', removeStaleTemps],
-  ['removeStaleTempsSync', async (dir: string) => removeStaleTempsSync(dir)],
-] as const)('%s', (_name, remove) => {
+describe.each([['removeStaleTemps', async (dir: string) => removeStaleTemps(dir)]] as const)('%s', (_name, remove) => {
   it('removes temps whose writer is gone or that are over a minute old, and nothing else', async () => {
     const dir = freshDir();
     const dead = await deadPid();
@@ -95,7 +87,7 @@ for (;;) writeFileAtomicSync(target, big);
       const dir = freshDir();
       const target = join(dir, 'children.json');
       const writer = execa('node', [join(build, 'writer.mjs'), target], { reject: false });
-      children.push(writer);
+      children.track(writer);
       await waitUntil(() => readdirSync(dir).some((n) => n.endsWith('.tmp')), 10_000, 'a write in flight');
       writer.kill('SIGKILL');
       await writer;

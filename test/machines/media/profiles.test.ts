@@ -7,22 +7,17 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ownedProfilePrefix, removeStaleProfiles } from '../../../machines/media/browser.js';
 import { processStartTime } from '../../../machines/processes/registry.js';
-import { waitUntil } from '../../helpers.js';
+import { childProcesses, waitUntil } from '../../helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-profiles-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const children: ResultPromise[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) {
-    c.kill('SIGKILL');
-    await c.catch(() => undefined);
-  }
-});
+const children = childProcesses();
+afterEach(() => children.killAll());
 
 /** A live process (wrapped: a subprocess is a thenable, which an async function would await). */
 async function liveChild(): Promise<{ pid: number; process: ResultPromise }> {
   const c = execa('sleep', ['1000'], { reject: false });
-  children.push(c);
+  children.track(c);
   await waitUntil(() => processStartTime(c.pid!), 5_000, 'sleep to start');
   return { pid: c.pid!, process: c };
 }
