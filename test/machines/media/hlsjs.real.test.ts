@@ -60,7 +60,8 @@ it('hls.js plays the adaptive-rate stream of a still dashboard for 18 s without 
     expect(Date.now() - w0).toBeLessThan(21_000);
     const score = await tab.evaluate(() => (window as unknown as { score: Record<string, unknown> }).score);
     expect(score.fatal).toEqual([]);
-    expect(score.stalls).toBe(0);
+    expect(score.stalls, `stalls at the end of the buffer: ${JSON.stringify(score.stallInfo)}`).toBe(0);
+    if ((score.viewerStalls as unknown[]).length) console.log(`[hls.js] stalls with data buffered (the viewer was starved of CPU): ${JSON.stringify(score.viewerStalls)}`);
     expect(score.waiting).toBe(0);
     expect(score.codecs).toBe('avc1.64001f,mp4a.40.2');
     // The encoder really ran at a reduced rate on the still page (that is what is under test).
