@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { Components } from '../machines/components.js';
 import { createMediaDrivers } from '../machines/media/drivers.js';
-import { removeStaleProfiles } from '../machines/media/browser.js';
 import { createCastDriver } from '../machines/cast/driver.js';
 import type { CastTimings } from '../machines/cast/connection.js';
 import { createDiscovery, type DiscoveryOptions } from '../machines/cast/discovery.js';
@@ -37,9 +36,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   // checking start times so a process that merely reused a pid is left alone.
   const reaped = await registry.reapOrphans();
   if (reaped.killed.length || reaped.skipped.length) log.info(reaped, 'removed what the last run left');
-  // After the reap, so no orphaned Chromium of ours still holds its profile.
-  const profiles = await removeStaleProfiles(join(opts.stateDir, 'profiles'));
-  if (profiles.length) log.info({ removed: profiles }, 'removed Chromium profiles of runs that died');
+  // Chromium profiles of runs that died go when the browser driver makes its first profile (after
+  // this reap, so no orphaned Chromium of ours still holds one).
 
   // Stream directories of a run that died: nothing of ours writes there any more (the reap is done,
   // and the state directory's lock keeps other controllers out).
