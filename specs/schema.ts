@@ -3,6 +3,7 @@
 // `cast` (re-cast on the device, stream untouched) or `stream` (re-render, device link kept).
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
+import { formatSize, parseSize } from './size.js';
 
 export const API_VERSION = 'pagecast/v1';
 export const KIND = 'CastSpec';
@@ -26,6 +27,24 @@ const duration = (max: number, what = 'a duration like 2s, 5m or 1h') =>
       return ms;
     })
     .meta({ type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', examples: ['2s', '5m', '1h30m'] });
+
+/** A size like 800MB or 1.5GB, in bytes, between `min` and `max`. */
+const size = (min: number, max: number) =>
+  z
+    .string({ error: 'expected a size like 800MB or 1.5GB' })
+    .transform((text, ctx) => {
+      const bytes = parseSize(text);
+      if (bytes === undefined) {
+        ctx.issues.push({ code: 'custom', message: `expected a size like 800MB or 1.5GB, got "${text}"`, input: text });
+        return z.NEVER;
+      }
+      if (bytes < min || bytes > max) {
+        ctx.issues.push({ code: 'custom', message: `expected between ${formatSize(min)} and ${formatSize(max)}, got "${text}"`, input: text });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .meta({ type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG][iI]?[bB])\\s*$', examples: ['800MB', '1.5GB', '2GiB'] });
 
 const positiveDuration = (max: number) => duration(max).refine((ms) => ms > 0, { message: 'expected a duration above zero' });
 
@@ -132,6 +151,13 @@ export const BrowserOptions = z.strictObject({
     .meta({ description: 'extra HTTP headers sent with every request' }),
   userAgent: text('userAgent').max(1024).optional(),
   colorScheme: z.enum(['light', 'dark']).optional(),
+  maxMemory: size(128e6, 64e9)
+    .default(1.5e9)
+    .meta({ description: "past this much memory (all of the browser's processes together) the browser is replaced, the new one painting before the old one closes" }),
+  restartEvery: duration(30 * DAY)
+    .refine((ms) => ms >= 60_000, { message: 'expected at least 1m' })
+    .optional()
+    .meta({ description: 'replace the browser this often (at least 1m), without the TV noticing' }),
 });
 export type BrowserOptions = z.output<typeof BrowserOptions>;
 
@@ -139,6 +165,9 @@ export const Policy = z.strictObject({
   onDeviceIdle: z.enum(['restart', 'teardown']).default('restart'),
   onEncoderExit: z.enum(['restart', 'teardown']).default('restart'),
   onOtherApp: z.enum(['wait', 'takeover']).default('wait'),
+  parkAfter: duration(DAY)
+    .default(120_000)
+    .meta({ description: 'a device unreachable, in standby or busy with another app this long parks its stream (encoder, browser and display stop) until it is back' }),
   backoff: z
     .strictObject({ initial: positiveDuration(DAY).default(2000), max: positiveDuration(DAY).default(300_000) })
     .prefault({})

@@ -17,7 +17,7 @@ describe('stream machine with stand-ins', () => {
   const tempDir = temps.make;
   afterEach(() => temps.removeAll());
 
-  const input = { url: 'https://x.example/', quality: { width: 640, height: 360, fps: 15, bitrateKbps: 800 }, mode: 'hls' as const, hwAccel: 'off' as const, browser: { zoom: 1, navigationTimeout: 30000 } };
+  const input = { url: 'https://x.example/', quality: { width: 640, height: 360, fps: 15, bitrateKbps: 800 }, mode: 'hls' as const, hwAccel: 'off' as const, browser: { zoom: 1, navigationTimeout: 30000, maxMemory: 1.5e9 } };
   const T0 = Date.UTC(2025, 2, 1, 12); // the machine's clock: exit times come from it, not from the wall
   const start = () => {
     const c = standInComponents(tempDir('pc-sm-'));
