@@ -3,9 +3,10 @@
 //   reconcile (./reconcile/) per device: observe → plan → execute (reconcile.ts is the contract)
 //   status    (./status/)    recomputed from the actors on every read; metrics from status
 // The HTTP API and the CLI reach it through the ControlPlane interface.
-import { deviceKeyOf } from '../specs/identity.js';
-import type { Components } from '../machines/components.js';
+import { describeDevice, deviceKeyOf } from '../specs/identity.js';
+import type { Components, StreamFetchStats } from '../machines/components.js';
 import type { Logger } from '../machines/log.js';
+import { RepeatedWarning } from '../machines/repeated-warning.js';
 import type { DesiredSpec } from './reconcile/plan.js';
 import { WorkQueue } from './reconcile/queue.js';
 import { deviceKey, keyId, reconcile, type ReconcileKey, type ReconcileWorld } from './reconcile/reconcile.js';
@@ -16,7 +17,8 @@ import { SpecFiles } from './sources/spec-files.js';
 import type { SourcedSpec } from './sources/sourced-spec.js';
 import { StateDir } from './sources/state-dir.js';
 import { StatusMetrics } from './status/metrics.js';
-import { buildStatus, TransitionClock } from './status/status.js';
+import { buildStatus, phaseOf, TransitionClock } from './status/status.js';
+import { PlayLogWriter, PlayTracker, type PlayObservation } from './status/play-log.js';
 import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecStatus } from './status/types.js';
 
 export interface ControllerOptions {
@@ -38,8 +40,16 @@ export interface ControllerOptions {
   /** Process metrics (RSS, CPU, event-loop lag) on /metrics. */
   processMetrics?: boolean;
   /** Stream fetch stats, from the stream server. */
-  fetches?: (streamId: string) => import('../machines/components.js').StreamFetchStats[];
+  fetches?: (streamId: string) => StreamFetchStats[];
+  /**
+   * Proof of play: how often, while a spec may play, confirmed play is checked and written to
+   * <stateDir>/play.jsonl (ms, default 2000; 0 = off).
+   */
+  playCheckMs?: number;
 }
+
+type CastSnapshot = Parameters<typeof buildStatus>[0]['cast$'];
+
 
 export class Controller implements ControlPlane {
   private readonly log: Logger;
@@ -58,6 +68,11 @@ export class Controller implements ControlPlane {
   private stopped = false;
   private started = false;
   private readonly statusMetrics: StatusMetrics;
+  /** 'reconcile failed' per device: logged when it starts, at each backoff step, when it ends. */
+  private readonly reconcileWarnings = new Map<string, RepeatedWarning>();
+  private readonly play = new PlayTracker();
+  private readonly playLog: PlayLogWriter;
+  private playTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log;
@@ -86,8 +101,9 @@ export class Controller implements ControlPlane {
     this.queue = new WorkQueue<ReconcileKey>(async (key) => (this.stopped ? {} : this.reconcileOnce(key)), {
       idOf: keyId,
       workers: 4,
-      onError: (key, err, retry) => this.log.warn({ device: key.device, err: err instanceof Error ? err.message : String(err), retryInMs: retry }, 'reconcile failed'),
+      onError: (key, err, retry) => this.reconcileWarning(key).failed(retry, { device: key.device, err: err instanceof Error ? err.message : String(err) }),
     });
+    this.playLog = new PlayLogWriter({ dir: opts.stateDir, log: opts.log.child({ component: 'play-log' }) });
     this.world = {
       now: () => this.now(),
       desiredOn: (device, now) => this.desiredOn(device, now),
@@ -132,6 +148,7 @@ export class Controller implements ControlPlane {
     }, resync).unref();
     await this.queue.idle();
     this.started = true;
+    this.watchPlay();
   }
 
   ready(): boolean {
@@ -144,6 +161,10 @@ export class Controller implements ControlPlane {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     this.queue.stop();
+    // Play that ends now ends by this stop, unless something else ended it first.
+    this.checkPlay();
+    this.stopWatchingPlay();
+    await this.playLog.append(this.play.closeAll('Shutdown', this.now().getTime()));
     await this.files?.stop();
     await this.actors.stopAll();
     await this.streams.stopAll();
@@ -217,7 +238,96 @@ export class Controller implements ControlPlane {
   private async reconcileOnce(key: ReconcileKey): Promise<{ requeueAfter?: number }> {
     const result = reconcile(key, this.world);
     this.statusMetrics.countReconcile();
+    const id = keyId(key);
+    const warning = this.reconcileWarnings.get(id);
+    if (warning) {
+      warning.recovered('reconcile recovered', { device: key.device });
+      this.reconcileWarnings.delete(id);
+    }
+    // A spec may have started: watch for its play.
+    this.watchPlay();
     return result;
+  }
+
+  private reconcileWarning(key: ReconcileKey): RepeatedWarning {
+    const id = keyId(key);
+    let w = this.reconcileWarnings.get(id);
+    if (!w) this.reconcileWarnings.set(id, (w = new RepeatedWarning(this.log, 'reconcile failed', () => this.now().getTime())));
+    return w;
+  }
+
+  // ── proof of play ─────────────────────────────────────────────────────────────────────────
+  // A light periodic check, running only while some spec may play (an actor in its active states)
+  // or an interval is open; a reconcile starts it again. No fetch is waited on: the stream
+  // server's stats are read as they stand.
+
+  private watchPlay(): void {
+    if (this.stopped || this.playTimer || this.opts.playCheckMs === 0) return;
+    this.playTimer = setInterval(() => this.checkPlay(), this.opts.playCheckMs ?? 2000);
+    this.playTimer.unref();
+  }
+
+  private stopWatchingPlay(): void {
+    clearInterval(this.playTimer);
+    this.playTimer = undefined;
+  }
+
+  private checkPlay(): void {
+    if (this.opts.playCheckMs === 0) return;
+    const now = this.now().getTime();
+    const fetches = new Map<string, StreamFetchStats[]>();
+    const observations: PlayObservation[] = [];
+    let mayPlay = false;
+    for (const name of new Set([...this.actors.names(), ...this.play.openSpecs()])) {
+      const o = this.observePlay(name, fetches);
+      if (!o) continue;
+      observations.push(o);
+      if (o.mayPlay) mayPlay = true;
+    }
+    void this.playLog.append(this.play.observe(observations, now));
+    if (!mayPlay && this.play.openCount === 0) this.stopWatchingPlay();
+  }
+
+  /** What a spec's actors hold now, as proof of play needs it; undefined when the spec is gone. */
+  private observePlay(name: string, fetches: Map<string, StreamFetchStats[]>): (PlayObservation & { mayPlay: boolean }) | undefined {
+    const g = this.desired(name);
+    const running = this.actors.running.get(name) ?? g?.spec;
+    if (!running) return undefined;
+    const device = describeDevice(running.spec.device);
+    const spec$ = this.actors.get(name)?.getSnapshot();
+    const cast$ = spec$?.children.cast?.getSnapshot() as CastSnapshot;
+    const phase = phaseOf(spec$, cast$);
+    const role = spec$?.context.assignment.role;
+    const off: PlayObservation['off'] = !g
+      ? 'SpecRemoved'
+      : this.isSuspended(name, g) || role === 'suspended'
+        ? 'Suspended'
+        : role === 'scheduled'
+          ? 'Scheduled'
+          : role === 'preempted' || role === 'conflict'
+            ? 'Preempted'
+            : (phase as string) === 'Parked'
+              ? 'Parked'
+              : undefined;
+    const c = cast$?.context;
+    const streamId = c?.lease.streamId;
+    let lastSegmentAt: number | undefined;
+    const host = c?.device?.host;
+    if (streamId !== undefined && host !== undefined && this.opts.fetches) {
+      let list = fetches.get(streamId);
+      if (!list) fetches.set(streamId, (list = this.opts.fetches(streamId)));
+      const seen = list.find((f) => f.client === host || f.client === `::ffff:${host}`)?.lastSegmentAt;
+      const t = seen === undefined ? NaN : Date.parse(seen);
+      if (Number.isFinite(t)) lastSegmentAt = t;
+    }
+    // The newest drift: the device's, or a component of the stream that exited.
+    let drift: PlayObservation['drift'];
+    const castDrift = c?.lastDrift;
+    if (castDrift) drift = { reason: castDrift.reason, at: Date.parse(castDrift.at) };
+    const exit = streamId !== undefined ? this.streams.get(streamId)?.actor.getSnapshot().context.lastExit : undefined;
+    if (exit && (!drift || Date.parse(exit.at) > drift.at)) drift = { reason: `${exit.component.charAt(0).toUpperCase()}${exit.component.slice(1)}Exited`, at: Date.parse(exit.at) };
+    const mayPlay = !!spec$?.matches('active') && phase !== 'Failed' && phase !== 'Stopped';
+    return { spec: name, device, phase, playingSince: c?.playingSince, lastSegmentAt, streamId, drift, off, mayPlay };
   }
 
   // ── ControlPlane ──────────────────────────────────────────────────────────────────────────

@@ -24,6 +24,9 @@ Usage:
   pagecast cast --device D --url U [--for 10m] [--quality 720p] [--priority N] [--name N]
   pagecast uncast NAME                end an ephemeral cast
   pagecast devices [--timeout 3s]     list Cast devices found over mDNS
+  pagecast report [--since 24h] [--json] [--state-dir DIR]
+                                      proof of play: uptime per spec and device from
+                                      <state-dir>/play.jsonl (default: the whole log)
   pagecast schema                     print the JSON Schema for spec files
 
 Options for run:
@@ -56,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
       return clientCommand(command, rest);
     case 'devices':
       return (await import('./devices.js')).devicesCommand(rest);
+    case 'report':
+      return (await import('./report.js')).reportCommand(rest);
     case undefined:
     case 'help':
     case '--help':

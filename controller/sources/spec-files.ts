@@ -10,6 +10,7 @@ import { formatDiagnostic } from '../../specs/diagnostics.js';
 import { resolveStorageState, resolveUrl } from '../../specs/resolve.js';
 import { generationOf } from '../../specs/identity.js';
 import type { Logger } from '../../machines/log.js';
+import { RepeatedWarning } from '../../machines/repeated-warning.js';
 import { WorkQueue } from '../reconcile/queue.js';
 import type { StateDir } from './state-dir.js';
 import { matchesSelector, type SourcedSpec } from './sourced-spec.js';
@@ -27,6 +28,7 @@ export interface SpecFilesOptions {
 }
 
 type FileKey = { kind: 'scan' } | { kind: 'file'; path: string };
+const fileKeyId = (k: FileKey) => (k.kind === 'scan' ? 'scan' : `file:${k.path}`);
 
 interface FileState {
   /** inode, size, mtime and ctime when loaded: unchanged means not written since. */
@@ -46,12 +48,21 @@ export class SpecFiles {
   private watcher?: { close(): Promise<void> };
   /** Names changed by the current piece of work, reported once it is done. */
   private changed = new Set<string>();
+  /** 'spec file work failed' per file (or the scan): logged when it starts, at each backoff step, when it ends. */
+  private readonly warnings = new Map<string, RepeatedWarning>();
 
   constructor(private readonly opts: SpecFilesOptions) {
     this.queue = new WorkQueue<FileKey>((key) => this.work(key), {
-      idOf: (k) => (k.kind === 'scan' ? 'scan' : `file:${k.path}`),
-      onError: (key, err, retry) => opts.log.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs: retry }, 'spec file work failed'),
+      idOf: fileKeyId,
+      onError: (key, err, retry) => this.warningFor(key).failed(retry, { key, err: err instanceof Error ? err.message : String(err) }),
     });
+  }
+
+  private warningFor(key: FileKey): RepeatedWarning {
+    const id = fileKeyId(key);
+    let w = this.warnings.get(id);
+    if (!w) this.warnings.set(id, (w = new RepeatedWarning(this.opts.log, 'spec file work failed')));
+    return w;
   }
 
   /**
@@ -84,6 +95,12 @@ export class SpecFiles {
   private async work(key: FileKey): Promise<void> {
     if (key.kind === 'scan') await this.scan();
     else await this.loadFile(key.path);
+    const id = fileKeyId(key);
+    const warning = this.warnings.get(id);
+    if (warning) {
+      warning.recovered('spec file work recovered', { key });
+      this.warnings.delete(id);
+    }
     const names = [...this.changed];
     this.changed.clear();
     if (names.length) this.opts.onChange(names);
