@@ -20,6 +20,8 @@ export interface Soak {
   /** Stream id → the devices showing it, from the controller's status. */
   streamDevices(streamId: string): number[] | undefined;
   restartController(sig: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** No earlier fault on this device is still unrecovered: a new one is measured on its own. */
+  settled(device: number): boolean;
   violation(what: string): void;
 }
 
@@ -80,6 +82,7 @@ function killKind(kind: Kind, name: string): FaultKind {
       const p = pick(s, ours(s, kind));
       if (!p) return undefined;
       const devices = devicesOf(s, p);
+      if (!devices.every((d) => s.settled(d))) return undefined;
       process.kill(p.pid, 'SIGKILL');
       return { devices, end: Promise.resolve(), note: `SIGKILL ${p.comm} ${p.pid}` };
     },
@@ -94,8 +97,13 @@ const hangPage: FaultKind = {
     const playing = SPECS.filter((d) => s.model.winner(d.device) === d.name && !s.model.busyDevices.has(d.device));
     const def = pick(s, playing);
     if (!def) return undefined;
+    const devices = ALL(s).filter((d) => {
+      const w = s.model.winner(d);
+      return w !== undefined && !s.model.ephemeral.has(d) && s.model.def(w).page === def.page;
+    });
+    if (!devices.every((d) => s.settled(d))) return undefined;
     s.pages.hang(def.page);
-    return { devices: ALL(s).filter((d) => { const w = s.model.winner(d); return w !== undefined && !s.model.ephemeral.has(d) && s.model.def(w).page === def.page; }), end: Promise.resolve(), note: `page ${def.page} spins` };
+    return { devices, end: Promise.resolve(), note: `page ${def.page} spins` };
   },
 };
 
@@ -109,7 +117,7 @@ function deviceFault(kind: string, weight: number, run: (d: FakeCastDevice, s: S
     boundMs: DEFAULT_BOUND,
     ...extra,
     async inject(s) {
-      const free = ALL(s).filter((i) => !s.model.busyDevices.has(i) && s.model.winner(i) !== undefined);
+      const free = ALL(s).filter((i) => !s.model.busyDevices.has(i) && s.settled(i) && s.model.winner(i) !== undefined);
       const i = pick(s, free);
       if (i === undefined) return undefined;
       s.model.busyDevices.add(i);
@@ -172,7 +180,7 @@ function specFault(kind: string, run: (def: SpecDef, s: Soak) => Promise<{ end: 
     weight: 1,
     boundMs: DEFAULT_BOUND,
     async inject(s) {
-      const free = SPECS.filter((d) => s.model.present.has(d.name) && !s.model.busySpecs.has(d.name) && !s.model.busyDevices.has(d.device) && filter(d, s));
+      const free = SPECS.filter((d) => s.model.present.has(d.name) && !s.model.busySpecs.has(d.name) && !s.model.busyDevices.has(d.device) && s.settled(d.device) && filter(d, s));
       const def = pick(s, free);
       if (!def) return undefined;
       s.model.busySpecs.add(def.name);
@@ -228,7 +236,7 @@ function bulk(kind: string, configMap: boolean): FaultKind {
     weight: 1,
     boundMs: DEFAULT_BOUND,
     async inject(s) {
-      const defs = SPECS.filter((d) => d.configMap === configMap && s.model.present.has(d.name) && !s.model.busySpecs.has(d.name));
+      const defs = SPECS.filter((d) => d.configMap === configMap && s.model.present.has(d.name) && !s.model.busySpecs.has(d.name) && s.settled(d.device));
       if (defs.length === 0) return undefined;
       const texts: Record<string, string> = {};
       for (const def of defs) {
@@ -269,7 +277,7 @@ const ephemeralCast: FaultKind = {
   weight: 1,
   boundMs: DEFAULT_BOUND,
   async inject(s) {
-    const free = ALL(s).filter((i) => !s.model.busyDevices.has(i));
+    const free = ALL(s).filter((i) => !s.model.busyDevices.has(i) && s.settled(i));
     const i = pick(s, free);
     if (i === undefined) return undefined;
     const ms = between(s.rand, 15_000, 25_000);
@@ -304,7 +312,8 @@ function controllerFault(kind: string, sig: 'SIGTERM' | 'SIGKILL'): FaultKind {
     weight: 1,
     boundMs: 90_000, // a cold start of every pipeline on two cores
     async inject(s) {
-      if (s.model.ephemeral.size > 0) return undefined; // an expiry during the restart is its own story
+      // An expiry during the restart is its own story; so is a device still recovering.
+      if (s.model.ephemeral.size > 0 || !ALL(s).every((d) => s.settled(d))) return undefined;
       const end = s.restartController(sig);
       return { devices: ALL(s), end, note: sig };
     },
