@@ -1,6 +1,7 @@
 // bench/e2e: the real pipeline against fake TVs, over repeated runs.
 //   spec written → PLAYING; device stop (IDLE) → PLAYING; connection dropped → PLAYING (no LOAD);
-//   FFmpeg SIGKILL → PLAYING; live latency at the device (HLS, fMP4); controller CPU with 3 specs.
+//   FFmpeg SIGKILL → PLAYING; device away past parkAfter (stream parked), then back: answering →
+//   PLAYING; live latency at the device (HLS, fMP4); controller CPU with 3 specs.
 // Usage: npm run bench:e2e [-- --runs N]. Ends with one JSON line.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,16 +19,19 @@ const CPU_SECONDS = Number(values['cpu-seconds']);
 
 const stats = (xs: number[]) => ({ p50: Math.round([...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!), max: Math.round(Math.max(...xs)) });
 
-async function measureRecovery(): Promise<{ spec: number[]; idle: number[]; reconnect: number[]; kill: number[]; reconnectLoads: number; latency: { hls: number; fmp4: number } }> {
+/** A short parkAfter, so a run can wait it out: the device is away this long before the stream parks. */
+const PARK_AFTER = '3s';
+
+async function measureRecovery(): Promise<{ spec: number[]; idle: number[]; reconnect: number[]; kill: number[]; back: number[]; reconnectLoads: number; latency: { hls: number; fmp4: number } }> {
   const h = await startHarness();
   const tv = await h.device('Bench TV');
-  const out = { spec: [] as number[], idle: [] as number[], reconnect: [] as number[], kill: [] as number[], reconnectLoads: 0, latency: { hls: NaN, fmp4: NaN } };
+  const out = { spec: [] as number[], idle: [] as number[], reconnect: [] as number[], kill: [] as number[], back: [] as number[], reconnectLoads: 0, latency: { hls: NaN, fmp4: NaN } };
   const latencies: Record<'hls' | 'fmp4', number[]> = { hls: [], fmp4: [] };
   try {
     for (let run = 0; run < RUNS; run++) {
       const mode = run === RUNS - 1 && RUNS > 1 ? 'fmp4' : 'hls';
       let t = Date.now();
-      h.writeSpec('bench.yaml', specYaml('bench', `{ host: 127.0.0.1, port: ${tv.port} }`, `${h.page.url}?run=${run}`, `  mode: ${mode}\n`));
+      h.writeSpec('bench.yaml', specYaml('bench', `{ host: 127.0.0.1, port: ${tv.port} }`, `${h.page.url}?run=${run}`, `    parkAfter: ${PARK_AFTER}\n  mode: ${mode}\n`));
       await waitPlaying(tv, 60_000);
       out.spec.push(Date.now() - t);
 
@@ -63,9 +67,20 @@ async function measureRecovery(): Promise<{ spec: number[]; idle: number[]; reco
       await waitUntil(() => (tv.status().player?.segmentsDecoded ?? 0) >= decoded + 2 && tv.status().media?.playerState === 'PLAYING' && h.runtime.registry.list().some((r) => /ffmpeg/.test(r.name) && r.pid !== ff.pid), 60_000, 'playing after kill');
       out.kill.push(Date.now() - t);
 
+      // Away past parkAfter: every process of the stream stops. Back: from the first connection the
+      // device accepts to PLAYING with decoded frames from a new LOAD.
+      await tv.powerOff();
+      await waitUntil(() => h.controller.get('bench')?.phase === 'Parked' && h.runtime.registry.list().length === 0, 60_000, 'parked, no process left');
+      const accepted = tv.acceptedAt.length;
+      const loadsParked = tv.count('LOAD');
+      await tv.powerOn();
+      await waitUntil(() => tv.acceptedAt.length > accepted, 60_000, 'reconnected');
+      await waitUntil(() => tv.count('LOAD') > loadsParked && tv.status().media?.playerState === 'PLAYING' && (tv.status().player?.framesDecoded ?? 0) > 0, 60_000, 'playing after the device is back');
+      out.back.push(Date.now() - tv.acceptedAt[accepted]!);
+
       h.removeSpec('bench.yaml');
       await waitUntil(() => h.runtime.registry.list().length === 0, 30_000, 'teardown');
-      console.log(`run ${run + 1}/${RUNS} (${mode}): spec→PLAYING ${out.spec.at(-1)} ms, IDLE→PLAYING ${out.idle.at(-1)} ms, reconnect ${out.reconnect.at(-1)} ms, FFmpeg kill→PLAYING ${out.kill.at(-1)} ms, latency ${lat ?? 'n/a'} ms`);
+      console.log(`run ${run + 1}/${RUNS} (${mode}): spec→PLAYING ${out.spec.at(-1)} ms, IDLE→PLAYING ${out.idle.at(-1)} ms, reconnect ${out.reconnect.at(-1)} ms, FFmpeg kill→PLAYING ${out.kill.at(-1)} ms, device back→PLAYING ${out.back.at(-1)} ms, latency ${lat ?? 'n/a'} ms`);
     }
   } finally {
     await h.close();
@@ -143,6 +158,7 @@ async function main(): Promise<void> {
     idleToPlayingMs: stats(r.idle),
     reconnectToPlayingMs: { ...stats(r.reconnect), newLoads: r.reconnectLoads },
     encoderKillToPlayingMs: stats(r.kill),
+    deviceBackToPlayingMs: stats(r.back),
     latencyMs: { hls: Math.round(r.latency.hls), fmp4: Math.round(r.latency.fmp4) },
     controllerCpuPct: Math.round(cpu * 100) / 100,
   };

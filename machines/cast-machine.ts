@@ -4,10 +4,14 @@
 // LOAD when our session still plays; another app is waited out (onOtherApp: wait) or replaced.
 // Retries are visible states with `after` delays; the restart budget is counted over a window.
 // The connection is a resource of the `connected` state: leaving that state closes the socket.
-import { assign, fromCallback, fromPromise, raise, sendParent, sendTo, setup } from 'xstate';
+// A device away (unreachable, in standby, busy with another app) for policy.parkAfter parks the
+// stream: the parent is told, the device is probed with backoff capped at PARKED_PROBE_MAX_MS, and
+// the moment it answers again the parent is told to resume, so the stream restarts while we launch.
+import { assign, enqueueActions, fromCallback, fromPromise, raise, sendParent, sendTo, setup } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
 import { otherAppOf, type CastConnection, type CastDrift, type Components, type ExitInfo, type ResolvedDevice, type StartContext } from './components.js';
 import type { Logger } from './log.js';
+import { RepeatedWarning } from './repeated-warning.js';
 
 /** What the spec actor hands the cast: the stream it holds. */
 export interface StreamLease {
@@ -36,10 +40,26 @@ export type CastEvent =
   | { type: 'STREAM_CHANGED'; lease: StreamLease }
   | { type: 'ENCODER_EXITED'; info: ExitInfo }
   | { type: 'SPEC_UPDATED'; spec: CastSpec; reload: boolean }
-  | { type: 'STOP' };
+  | { type: 'STOP' }
+  /** Raised by the cast itself, policy.parkAfter after the device went away. */
+  | { type: 'PARK_DUE' };
 
-/** What the cast tells its parent, the spec actor. */
-export type CastNotice = { type: 'CAST_CHANGED'; state: 'playing' | 'ended' };
+/**
+ * What the cast tells its parent, the spec actor: playing, ended (the stream may go), parked (the
+ * device has been away for policy.parkAfter: the stream may stop) and resumed (it answers again).
+ */
+export type CastNotice = { type: 'CAST_CHANGED'; state: 'playing' | 'ended' | 'parked' | 'resumed' };
+
+/** Why a device counts as away. */
+export type AwayReason = 'Unreachable' | 'Standby' | 'OtherApp';
+
+export interface Away {
+  reason: AwayReason;
+  /** When this away period began (the clock's ms); kept while the reason changes. */
+  since: number;
+  /** The other app's name, for OtherApp. */
+  app?: string;
+}
 
 export interface DriftRecord {
   reason: string;
@@ -61,6 +81,12 @@ interface CastContext extends CastMachineInput {
   standby: boolean;
   loads: number;
   playingSince?: number;
+  /** Set while the device is away; cleared when it plays again (or answers after a park). */
+  away?: Away;
+  /** When the stream was parked for this cast (the clock's ms); undefined while not parked. */
+  parkedAt?: number;
+  /** "device unreachable, retrying": logged at its start, each backoff step and its end. */
+  unreachable: RepeatedWarning;
 }
 
 /** Tells the `connection` actor that a graceful stop takes the socket over. */
@@ -70,6 +96,10 @@ type HandOver = { type: 'HAND_OVER' };
 const STALL_AFTER_MS = 7000;
 /** Proof of life is checked when the device's silence would pass STALL_AFTER_MS, at most once a second. */
 const PROOF_OF_LIFE_MIN_MS = 1000;
+/** While parked, an unreachable device is probed at least this often, so its return is seen soon. */
+export const PARKED_PROBE_MAX_MS = 30_000;
+/** How often a device busy with another app is checked: a read of the last receiver status, no request. */
+const POLL_DEVICE_MS = 1000;
 
 const isoAt = (ms: number) => new Date(ms).toISOString();
 
@@ -113,7 +143,20 @@ function stepContext(ctx: CastContext, signal: AbortSignal): StartContext {
 
 function backoffDelay(ctx: CastContext): number {
   const { initial, max } = ctx.spec.spec.policy.backoff;
-  return Math.min(max, initial * 2 ** Math.max(0, ctx.attempt - 1));
+  const cap = ctx.parkedAt === undefined ? max : Math.min(max, PARKED_PROBE_MAX_MS);
+  return Math.min(cap, initial * 2 ** Math.max(0, ctx.attempt - 1));
+}
+
+/** What status and logs say about an away period. */
+export function describeAway(a: Away): string {
+  switch (a.reason) {
+    case 'Unreachable':
+      return 'the device is unreachable';
+    case 'Standby':
+      return 'the TV is in standby or on another input';
+    case 'OtherApp':
+      return `the device is showing ${a.app ?? 'another app'}`;
+  }
 }
 
 function budgetSpent(ctx: CastContext): boolean {
@@ -182,7 +225,8 @@ export const castMachine = setup({
   },
   delays: {
     backoff: ({ context }) => backoffDelay(context),
-    pollDevice: 5000,
+    pollDevice: POLL_DEVICE_MS,
+    parkAfter: ({ context }) => context.spec.spec.policy.parkAfter,
     // Wake when the silence would pass the limit, not on a fixed tick.
     proofOfLife: ({ context }) => {
       const silent = fetchSilenceMs(context);
@@ -205,6 +249,12 @@ export const castMachine = setup({
     encoderTeardown: ({ context }) => context.spec.spec.policy.onEncoderExit === 'teardown',
     reloadRequested: ({ event }) => event.type === 'SPEC_UPDATED' && event.reload,
     fetchesStalled: ({ context }) => (fetchSilenceMs(context) ?? 0) > STALL_AFTER_MS,
+    connectedInStandby: ({ context }) => {
+      const r = context.conn?.receiver();
+      return !!r && (r.isStandBy || !r.isActiveInput);
+    },
+    // While the TV sleeps, our media ending or stalling is its doing, not drift to repair.
+    driftWhileAsleep: ({ event }) => event.type === 'DRIFT' && (isIdleKind(event.drift) || (event.drift.type === 'STANDBY' && event.drift.standby)),
   },
   actions: {
     recordDevice: assign({ device: ({ event }) => outputOf<ResolvedDevice>(event), lastError: undefined }),
@@ -217,6 +267,10 @@ export const castMachine = setup({
     failAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     // The address may have changed: look the device up again next time.
     forgetDevice: ({ context }) => context.components.cast.forget(context.spec.spec.device),
+    // Not recorded: the standby drift stays what status shows as the reason.
+    recordDriftAsleep: ({ context, event }) => {
+      if (event.type === 'DRIFT') context.log.debug({ drift: event.drift.type }, 'drift while the TV is in standby: waiting for it to wake');
+    },
     recordDrift: assign({
       lastDrift: ({ context, event }) => (event.type === 'DRIFT' ? describeDrift(event.drift, context.now()) : undefined),
     }),
@@ -245,18 +299,67 @@ export const castMachine = setup({
     handOverConnection: sendTo('connection', { type: 'HAND_OVER' } satisfies HandOver),
     notifyPlaying: sendParent({ type: 'CAST_CHANGED', state: 'playing' } satisfies CastNotice),
     notifyEnded: sendParent({ type: 'CAST_CHANGED', state: 'ended' } satisfies CastNotice),
+    // An away period starts once; a later reason (asleep, then unplugged) keeps its start and timer.
+    beginAway: enqueueActions(({ context, enqueue }, { reason }: { reason: AwayReason }) => {
+      const app = reason === 'OtherApp' ? (context.conn?.otherApp()?.displayName ?? context.busyWith) : undefined;
+      if (context.away) {
+        if (context.away.reason !== reason || context.away.app !== app) enqueue.assign({ away: { ...context.away, reason, app } });
+        return;
+      }
+      enqueue.assign({ away: { reason, since: context.now(), app } });
+      enqueue.raise({ type: 'PARK_DUE' }, { id: 'park', delay: 'parkAfter' });
+    }),
+    park: enqueueActions(({ context, enqueue }) => {
+      if (!context.away || context.parkedAt !== undefined) return;
+      const away = context.away;
+      context.log.info({ reason: away.reason, awayForMs: context.now() - away.since }, `${describeAway(away)}: parking the stream until it is back`);
+      enqueue.assign({ parkedAt: context.now() });
+      enqueue.sendParent({ type: 'CAST_CHANGED', state: 'parked' } satisfies CastNotice);
+    }),
+    // The park timer fired while the device was not away (it answered, then a LOAD failed): the
+    // away period is over; the next one starts afresh.
+    forgetAway: assign({ away: undefined }),
+    // The device answers again: resume at once (the stream restarts while the cast launches), and
+    // measure any later absence afresh.
+    deviceBack: enqueueActions(({ context, enqueue }) => {
+      if (context.parkedAt === undefined) return;
+      context.log.info({ parkedForMs: context.now() - context.parkedAt }, 'the device is back: resuming the stream');
+      enqueue.assign({ parkedAt: undefined, away: undefined });
+      enqueue.cancel('park');
+      enqueue.sendParent({ type: 'CAST_CHANGED', state: 'resumed' } satisfies CastNotice);
+    }),
+    // Playing (or the TV woke): no longer away, whatever happened on the way.
+    endAway: enqueueActions(({ context, enqueue }) => {
+      if (!context.away && context.parkedAt === undefined) return;
+      enqueue.assign({ away: undefined, parkedAt: undefined });
+      enqueue.cancel('park');
+    }),
+    warnUnreachable: ({ context }) =>
+      context.unreachable.failed(backoffDelay(context), { device: context.device ? `${context.device.host}:${context.device.port}` : undefined, err: context.lastError ?? context.lastDrift?.message }),
+    reachable: ({ context }) => context.unreachable.recovered('device reachable again', { device: context.device && `${context.device.host}:${context.device.port}` }),
   },
 }).createMachine({
   id: 'cast',
-  context: ({ input }) => ({ ...input, attempt: 0, restarts: [], restartCount: 0, standby: false, loads: 0 }),
+  context: ({ input }) => ({
+    ...input,
+    attempt: 0,
+    restarts: [],
+    restartCount: 0,
+    standby: false,
+    loads: 0,
+    unreachable: new RepeatedWarning(input.log, 'device unreachable, retrying', input.now),
+  }),
   initial: 'resolving',
   on: {
     STOP: '.stopping',
     SPEC_UPDATED: { actions: 'updateSpec' },
     STREAM_CHANGED: { actions: 'changeStream' },
+    // Away states (and launching, until the launch shows the device is here) park; others forget.
+    PARK_DUE: { actions: 'forgetAway' },
   },
   states: {
     resolving: {
+      on: { PARK_DUE: { actions: 'park' } },
       invoke: {
         src: 'resolve',
         input: ({ context }) => context,
@@ -265,26 +368,29 @@ export const castMachine = setup({
       },
     },
     connecting: {
+      on: { PARK_DUE: { actions: 'park' } },
       invoke: {
         src: 'connect',
         input: ({ context }) => context,
-        onDone: { target: 'connected', actions: 'recordConnection' },
+        onDone: { target: 'connected', actions: ['recordConnection', 'reachable'] },
         onError: { target: 'retrying', actions: [{ type: 'recordError', params: { step: 'connect' } }, 'failAttempt', 'forgetDevice'] },
       },
     },
     retrying: {
-      entry: 'dropConnection',
+      entry: ['dropConnection', { type: 'beginAway', params: { reason: 'Unreachable' } }, 'warnUnreachable'],
+      on: { PARK_DUE: { actions: 'park' } },
       after: { backoff: 'resolving' },
     },
     connected: {
       invoke: { id: 'connection', src: 'connection', input: ({ context }) => ({ conn: context.conn! }) },
-      initial: 'launching',
+      initial: 'answering',
       on: {
         STOP: '.handingOverToStop',
         DRIFT: [
           { guard: 'connectionLost', target: 'retrying', actions: ['recordDrift', 'failAttempt', 'forgetDevice'] },
           { guard: 'standbyOn', target: '.standby', actions: ['recordDrift', 'enterStandby'] },
-          { guard: 'standbyOff', target: '.recovering', actions: ['recordDrift', 'leaveStandby'] },
+          // The TV woke: back at once, whether parked yet or not (its absence is over).
+          { guard: 'standbyOff', target: '.recovering', actions: ['recordDrift', 'leaveStandby', 'deviceBack', 'endAway'] },
           { guard: 'otherSenderWait', target: '.waitingDevice', actions: 'recordDrift' },
           { guard: 'idleTeardown', target: '.handingOverToTeardown', actions: 'recordDrift' },
           { guard: 'budgetSpent', target: 'failed', actions: 'recordDrift' },
@@ -299,11 +405,19 @@ export const castMachine = setup({
         SPEC_UPDATED: [{ guard: 'reloadRequested', target: '.awaitingStream', actions: 'updateSpec' }, { actions: 'updateSpec' }],
       },
       states: {
+        // The receiver status is known once connected: a TV that is asleep is waited for, not launched on.
+        answering: {
+          always: [{ guard: 'connectedInStandby', target: 'standby', actions: 'enterStandby' }, { target: 'launching' }],
+        },
         launching: {
+          on: { PARK_DUE: { actions: 'park' } },
           invoke: {
             src: 'launch',
             input: ({ context }) => context,
-            onDone: [{ guard: 'joined', target: 'playing' }, { target: 'awaitingStream' }],
+            onDone: [
+              { guard: 'joined', target: 'playing', actions: 'deviceBack' },
+              { target: 'awaitingStream', actions: 'deviceBack' },
+            ],
             onError: [
               { guard: 'deviceBusy', target: 'waitingDevice' },
               { target: 'recovering', actions: [{ type: 'recordError', params: { step: 'launch' } }, 'failAttempt'] },
@@ -324,7 +438,7 @@ export const castMachine = setup({
           },
         },
         playing: {
-          entry: ['markPlaying', 'notifyPlaying'],
+          entry: ['markPlaying', 'endAway', 'notifyPlaying'],
           exit: 'clearPlayingSince',
           initial: 'checkingFetches',
           states: {
@@ -341,13 +455,28 @@ export const castMachine = setup({
           after: { backoff: 'launching' },
         },
         waitingDevice: {
-          entry: 'noteBusyApp',
+          entry: ['noteBusyApp', { type: 'beginAway', params: { reason: 'OtherApp' } }],
           exit: 'clearBusyApp',
+          on: {
+            PARK_DUE: { actions: 'park' },
+            // Nothing to LOAD onto a device another app holds: the launch after it LOADs the new stream.
+            STREAM_CHANGED: { actions: 'changeStream' },
+            SPEC_UPDATED: { actions: 'updateSpec' },
+          },
           after: {
             pollDevice: [{ guard: 'deviceFree', target: 'launching' }, { target: 'waitingDevice', reenter: true }],
           },
         },
-        standby: {},
+        standby: {
+          entry: { type: 'beginAway', params: { reason: 'Standby' } },
+          on: {
+            PARK_DUE: { actions: 'park' },
+            DRIFT: { guard: 'driftWhileAsleep', actions: 'recordDriftAsleep' },
+            // Nor onto a sleeping TV: waking re-launches and LOADs the new stream.
+            STREAM_CHANGED: { actions: 'changeStream' },
+            SPEC_UPDATED: { actions: 'updateSpec' },
+          },
+        },
         // A graceful stop still needs the socket once `connected` is left. These passing steps
         // tell the connection actor so first: XState delivers what is sent to an invoked actor
         // before it stops that actor.

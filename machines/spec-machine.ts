@@ -1,7 +1,8 @@
 // The spec machine: one per spec. It follows the reconciler's assignment (play, scheduled,
 // suspended, preempted), holds a stream lease while it plays and the cast actor that drives the
 // device. Stopping is graceful and ordered: the cast stops the device first, then the lease is
-// released (the stream stops when its last cast lets go).
+// released (the stream stops when its last cast lets go). While the cast says its device is away
+// (parked), the lease is marked parked: a stream whose every holder is parked stops its processes.
 import { assign, sendTo, setup, type ActorRefFrom } from 'xstate';
 import type { CastSpec } from '../specs/schema.js';
 import { deviceKeyOf, type SpecChanges } from '../specs/identity.js';
@@ -27,6 +28,8 @@ export type HeldLease = StreamLease;
 export interface StreamLeases {
   acquire(spec: CastSpec, holder: string, onNotice: (n: StreamNotice) => void): HeldLease;
   release(lease: HeldLease, holder: string): void;
+  /** The holder's device is away (true) or back (false); a stream every holder parks stops running. */
+  park(lease: HeldLease, holder: string, parked: boolean): void;
 }
 
 export interface SpecMachineInput extends SpecScope {
@@ -48,6 +51,8 @@ interface SpecContext extends SpecMachineInput {
   removing: boolean;
   recast: boolean;
   castEnded: boolean;
+  /** The cast said its device is away: the lease is held parked. */
+  parked: boolean;
 }
 
 const plays = (a: Assignment) => a.role === 'play';
@@ -86,16 +91,29 @@ export const specMachine = setup({
     servableNotice: ({ event }) => event.type === 'STREAM_NOTICE' && event.notice.type === 'servable',
     encoderExitNotice: ({ event }) => event.type === 'STREAM_NOTICE' && event.notice.type === 'componentExited' && event.notice.component === 'encoder',
     castPlaying: ({ event }) => event.type === 'CAST_CHANGED' && event.state === 'playing',
+    castParked: ({ event }) => event.type === 'CAST_CHANGED' && event.state === 'parked',
+    castResumed: ({ event }) => event.type === 'CAST_CHANGED' && event.state === 'resumed',
   },
   actions: {
-    acquire: assign({
-      lease: ({ context, self }) => context.lease ?? acquireFor(context, context.spec, self),
-      castEnded: false,
+    acquire: assign(({ context, self }) => {
+      // A lease kept across a re-cast may still be parked: the new cast starts with the device present.
+      if (context.lease && context.parked) context.leases.park(context.lease, context.name, false);
+      return { lease: context.lease ?? acquireFor(context, context.spec, self), castEnded: false, parked: false };
     }),
     releaseAll: assign(({ context }) => {
       if (context.lease) context.leases.release(context.lease, context.name);
       if (context.oldLease) context.leases.release(context.oldLease, context.name);
-      return { lease: undefined, oldLease: undefined };
+      return { lease: undefined, oldLease: undefined, parked: false };
+    }),
+    parkLease: assign(({ context }) => {
+      if (context.lease) context.leases.park(context.lease, context.name, true);
+      // The stream being replaced is only kept for the device to play: nothing plays it now.
+      if (context.oldLease) context.leases.release(context.oldLease, context.name);
+      return { parked: true, oldLease: undefined };
+    }),
+    unparkLease: assign(({ context }) => {
+      if (context.lease && context.parked) context.leases.park(context.lease, context.name, false);
+      return { parked: false };
     }),
     releaseOld: assign(({ context }) => {
       if (context.oldLease) context.leases.release(context.oldLease, context.name);
@@ -105,6 +123,8 @@ export const specMachine = setup({
     switchStream: assign(({ context, event, self }) => {
       if (event.type !== 'UPDATE') return {};
       const next = acquireFor(context, event.spec, self);
+      // The device is still away: the new stream waits parked too.
+      if (context.parked) context.leases.park(next, context.name, true);
       if (context.oldLease) context.leases.release(context.oldLease, context.name);
       return { spec: event.spec, generation: event.generation, assignment: event.assignment, oldLease: context.lease, lease: next };
     }),
@@ -129,7 +149,7 @@ export const specMachine = setup({
   },
 }).createMachine({
   id: 'spec',
-  context: ({ input }) => ({ ...input, removing: false, recast: false, castEnded: false }),
+  context: ({ input }) => ({ ...input, removing: false, recast: false, castEnded: false, parked: false }),
   initial: 'route',
   on: {
     STOP: { target: '.released', actions: 'markRemoving' },
@@ -159,6 +179,8 @@ export const specMachine = setup({
         ],
         CAST_CHANGED: [
           { guard: 'castPlaying', actions: 'releaseOld' },
+          { guard: 'castParked', actions: 'parkLease' },
+          { guard: 'castResumed', actions: 'unparkLease' },
           // A cast that ended (teardown policy) or failed (budget spent) frees the stream.
           { actions: ['releaseAll', 'markCastEnded'] },
         ],

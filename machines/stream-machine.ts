@@ -2,7 +2,9 @@
 // Each component is a fromCallback actor: it starts the process, reports READY / EXITED, and its
 // cleanup appends the async stop to the stream's Teardown, so leaving a state stops what it
 // started, innermost first. An encoder exit restarts only the encoder (the playlist continues);
-// a browser exit only the browser; a display exit the whole stream.
+// a browser exit only the browser; a display exit the whole stream. PARK stops every component
+// (the directory and its playlist stay); RESUME starts them again once that stop has finished,
+// and the new encoder continues the playlist, so the stream is servable after one new segment.
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type {
   BrowserHandle,
@@ -38,6 +40,9 @@ export type StreamEvent =
   | { type: 'ENCODER_SERVABLE' }
   | { type: 'ENCODER_EXITED'; info: ExitInfo }
   | { type: 'REPORT'; report: ComponentReport }
+  /** Every holder's device is away: stop the components, keep the directory. */
+  | { type: 'PARK' }
+  | { type: 'RESUME' }
   | { type: 'STOP' };
 
 type ComponentName = 'display' | 'browser' | 'encoder';
@@ -54,6 +59,8 @@ interface StreamContext extends StreamMachineInput {
   encoder?: EncoderHandle;
   attempts: { display: number; browser: number; encoder: number };
   restarts: number;
+  /** When the stream was parked, ISO; undefined while it runs. */
+  parkedAt?: string;
   lastExit?: { component: ComponentName; info: ExitInfo; at: string };
   reports: Record<string, ComponentReport & { at: string }>;
 }
@@ -202,6 +209,7 @@ export const streamMachine = setup({
       invoke: { src: 'display', input: ({ context }) => ({ ctx: context }) },
       on: {
         DISPLAY_EXITED: { target: 'displayRestarting', actions: { type: 'componentExited', params: { component: 'display' } } },
+        PARK: 'parked',
       },
       initial: 'startingDisplay',
       states: {
@@ -282,6 +290,34 @@ export const streamMachine = setup({
     },
     displayRestarting: {
       after: { displayBackoff: 'running' },
+      on: { PARK: 'parked' },
+    },
+    // Leaving `running` stopped every component (their cleanups queued the stops); a resume
+    // waits for those stops, so two displays or encoders of one stream never overlap.
+    parked: {
+      entry: [
+        assign(({ context }) => ({
+          ...LOST_WITH.display,
+          attempts: { display: 0, browser: 0, encoder: 0 },
+          parkedAt: isoAt(context.now()),
+        })),
+        'changed',
+      ],
+      exit: assign({ parkedAt: undefined }),
+      initial: 'draining',
+      states: {
+        draining: {
+          invoke: { src: 'awaitTeardown', input: ({ context }) => ({ teardown: context.teardown }), onDone: 'idle', onError: 'idle' },
+          on: { RESUME: 'resuming' },
+        },
+        resuming: {
+          invoke: { src: 'awaitTeardown', input: ({ context }) => ({ teardown: context.teardown }), onDone: '#stream.running', onError: '#stream.running' },
+          on: { PARK: 'draining' },
+        },
+        idle: {
+          on: { RESUME: '#stream.running' },
+        },
+      },
     },
     stopping: {
       entry: assign({ browserReady: false, encoderServable: false }),

@@ -48,14 +48,16 @@ function truncate(text: string, width: number): string {
 }
 
 /**
- * What most needs saying about a spec: the file's current error, then a device conflict, then the
- * first failing condition in pipeline order (the earliest failure is usually the cause of the
- * later ones), a hardware fallback last since the stream plays anyway.
+ * What most needs saying about a spec: the file's current error, then a device conflict, then why
+ * it is parked, then the first failing condition in pipeline order (the earliest failure is usually
+ * the cause of the later ones), a hardware fallback last since the stream plays anyway.
  */
-export function mostRelevantMessage(s: SpecStatus): string {
+export function mostRelevantMessage(s: SpecStatus, now: Date = new Date()): string {
   if (s.error) return s.error;
   const conflict = s.conditions.find((c) => c.type === 'DeviceConflict' && c.status === 'True');
   if (conflict) return conflict.message || conflict.reason;
+  // Parked on purpose: the stream's stopped components are its doing, not failures.
+  if (s.parked) return `${s.parked.message} (away ${formatDuration(now.getTime() - (parseTime(s.parked.awaySince) ?? now.getTime()))})`;
   const rank = (c: Condition): number => {
     if (c.type === 'HardwareAcceleration') return 1000;
     const i = (CONDITION_TYPES as readonly string[]).indexOf(c.type);
@@ -115,7 +117,7 @@ export function formatStatusTable(specs: SpecStatus[], now: Date = new Date()): 
       formatFps(s),
       formatRelative(lastFetch(s), now),
       ageOrNext(s, now),
-      truncate(mostRelevantMessage(s), MESSAGE_WIDTH),
+      truncate(mostRelevantMessage(s, now), MESSAGE_WIDTH),
     ]);
   return renderTable(header, rows);
 }
@@ -148,6 +150,9 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
     'Last drift',
     s.lastDrift ? `${s.lastDrift.reason}${s.lastDrift.message ? ` (${s.lastDrift.message})` : ''}, ${formatRelative(s.lastDrift.at, now)}` : '-',
   ]);
+  if (s.parked) {
+    fields.push(['Parked', `${s.parked.reason}: ${s.parked.message}`], ['Away since', when(s.parked.awaySince, now)], ['Parked since', when(s.parked.since, now)]);
+  }
   fields.push(['Next change', when(s.nextScheduleChange, now)]);
   fields.push([
     'Device fetched',

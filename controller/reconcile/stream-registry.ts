@@ -1,6 +1,8 @@
 // The stream registry: one stream actor per distinct render input, refcounted by the casts that
 // hold it. The last release stops the stream (encoder, browser, display, in that order), then
-// unpublishes it and removes its files.
+// unpublishes it and removes its files. A stream whose every holder is parked (its device away)
+// is parked too: its processes stop, its directory and publication stay, so the URL the devices
+// were given still holds when the first holder's device is back and the stream resumes.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createActor, type Actor } from 'xstate';
@@ -20,8 +22,14 @@ interface Entry {
   key: string;
   dir: string;
   actor: StreamActor;
-  holders: Map<string, (n: StreamNotice) => void>;
+  holders: Map<string, Holder>;
   servable: boolean;
+  parked: boolean;
+}
+
+interface Holder {
+  onNotice: (n: StreamNotice) => void;
+  parked: boolean;
 }
 
 export interface StreamRegistryOptions {
@@ -44,7 +52,8 @@ export class StreamRegistry implements StreamLeases {
   acquire(spec: CastSpec, holder: string, onNotice: (n: StreamNotice) => void): HeldLease {
     const key = streamKeyOf(spec);
     const entry = this.byKey.get(key) ?? this.create(key, spec);
-    entry.holders.set(holder, onNotice);
+    entry.holders.set(holder, { onNotice, parked: false });
+    this.syncParked(entry);
     return {
       streamId: entry.id,
       servable: () => entry.servable,
@@ -54,10 +63,22 @@ export class StreamRegistry implements StreamLeases {
 
   release(lease: HeldLease, holder: string): void {
     const entry = this.byId.get(lease.streamId);
-    if (!entry || !entry.holders.delete(holder) || entry.holders.size > 0) return;
+    if (!entry || !entry.holders.delete(holder)) return;
+    if (entry.holders.size > 0) {
+      this.syncParked(entry);
+      return;
+    }
     this.byKey.delete(entry.key);
     const done = this.stop(entry).finally(() => this.stopping.delete(done));
     this.stopping.add(done);
+  }
+
+  park(lease: HeldLease, holder: string, parked: boolean): void {
+    const entry = this.byId.get(lease.streamId);
+    const h = entry?.holders.get(holder);
+    if (!entry || !h || h.parked === parked) return;
+    h.parked = parked;
+    this.syncParked(entry);
   }
 
   /** Streams by id, for status: holders and the live stream actor. */
@@ -88,7 +109,7 @@ export class StreamRegistry implements StreamLeases {
     this.opts.components.streams.publish(id, dir, input.mode);
     const log = this.opts.log.child({ stream: id });
     const actor = createActor(streamMachine, { clock: this.clock, input: { id, input, dir, components: this.opts.components, log, now: this.opts.now ?? Date.now } });
-    const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false };
+    const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false, parked: false };
     actor.on('changed', () => {
       const ctx = actor.getSnapshot().context;
       const servable = ctx.browserReady && ctx.encoderServable;
@@ -109,7 +130,22 @@ export class StreamRegistry implements StreamLeases {
 
   private notify(entry: Entry, notice: StreamNotice): void {
     // Asynchronously: a notice must never re-enter the sender's transition.
-    for (const listener of [...entry.holders.values()]) queueMicrotask(() => listener(notice));
+    for (const h of [...entry.holders.values()]) queueMicrotask(() => h.onNotice(notice));
+  }
+
+  /** A stream runs while any holder's device is present; when every one is away it is parked. */
+  private syncParked(entry: Entry): void {
+    const parked = entry.holders.size > 0 && [...entry.holders.values()].every((h) => h.parked);
+    if (parked === entry.parked) return;
+    entry.parked = parked;
+    const log = this.opts.log.child({ stream: entry.id });
+    if (parked) {
+      log.info({ holders: [...entry.holders.keys()] }, 'every device of this stream is away: stream parked (display, browser and encoder stop)');
+      entry.actor.send({ type: 'PARK' });
+    } else {
+      log.info('a device of this stream is back: stream resuming');
+      entry.actor.send({ type: 'RESUME' });
+    }
   }
 
   private async stop(entry: Entry): Promise<void> {

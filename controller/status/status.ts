@@ -1,10 +1,10 @@
 // Status is recomputed from what the actors hold on every read, never patched incrementally.
 import type { SnapshotFrom } from 'xstate';
-import type { castMachine } from '../../machines/cast-machine.js';
+import { describeAway, type castMachine } from '../../machines/cast-machine.js';
 import type { specMachine } from '../../machines/spec-machine.js';
 import type { streamMachine } from '../../machines/stream-machine.js';
 import type { StreamFetchStats } from '../../machines/components.js';
-import type { Condition, Phase, SpecSource, SpecStatus, StreamStatus } from './types.js';
+import type { Condition, ParkedStatus, Phase, SpecSource, SpecStatus, StreamStatus } from './types.js';
 import { describeDevice } from '../../specs/identity.js';
 import { redactText, redactUrl } from './redact.js';
 import type { CastSpec } from '../../specs/schema.js';
@@ -62,6 +62,7 @@ export function phaseOf(spec$: SpecSnap | undefined, cast$: CastSnap | undefined
     if (cast$.matches('failed')) return 'Failed';
     if (cast$.matches('ended') || cast$.matches('tornDown') || cast$.matches('stopping') || cast$.matches('stopped')) return 'Stopped';
     if (cast$.matches({ connected: 'playing' })) return 'Playing';
+    if (cast$.context.parkedAt !== undefined) return 'Parked';
     if (cast$.matches({ connected: 'waitingDevice' }) || cast$.matches({ connected: 'standby' })) return 'Waiting';
     if (cast$.matches('retrying') || cast$.matches({ connected: 'recovering' })) return 'Recovering';
     return cast$.context.restartCount > 0 || cast$.context.lastDrift ? 'Recovering' : 'Starting';
@@ -75,6 +76,7 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
   const c = i.cast$?.context;
   const s = i.stream$?.context;
   const conditions: Omit<Condition, 'lastTransitionTime'>[] = [];
+  const parked = parkedOf(phase, i.cast$, i.stream$);
 
   conditions.push(i.error ? cond('Valid', false, 'InvalidSpec', i.error) : cond('Valid', true, 'Valid'));
   const assignment = i.spec$?.context.assignment;
@@ -84,7 +86,11 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     conditions.push(cond('DeviceConflict', false, 'Preempted', `preempted by ${assignment.by} (higher priority)`));
   }
 
-  if (s) {
+  if (s?.parkedAt !== undefined) {
+    // Stopped on purpose: say so rather than "Starting".
+    const why = `stream parked since ${s.parkedAt}: every device casting it is away`;
+    for (const type of ['DisplayReady', 'BrowserReady', 'EncoderRunning', 'StreamServable']) conditions.push(cond(type, false, 'Parked', why));
+  } else if (s) {
     const exit = s.lastExit;
     const exitMsg = exit ? redactText(`${exit.component} ${exit.info.reason}${exit.info.message ? `: ${exit.info.message}` : ''}`) : '';
     conditions.push(cond('DisplayReady', !!s.display, s.display ? 'Running' : exit?.component === 'display' ? 'Exited' : 'Starting', s.display ? `display ${s.display}` : exitMsg));
@@ -97,6 +103,9 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     const hw = s.reports.HardwareAcceleration;
     if (hw) conditions.push(cond('HardwareAcceleration', hw.status === 'True', hw.reason, hw.message ?? ''));
     else if (s.encoder?.fallbackReason) conditions.push(cond('HardwareAcceleration', false, 'SoftwareFallback', s.encoder.fallbackReason));
+    // The encoder stepped down (faster preset, lower frame rate) to keep up with real time.
+    const degraded = s.reports.EncoderDegraded;
+    if (degraded) conditions.push(cond('EncoderDegraded', degraded.status === 'True', degraded.reason, degraded.message ?? ''));
   }
 
   if (c) {
@@ -110,11 +119,13 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
       cond(
         'MediaPlaying',
         playing,
-        playing ? 'Playing' : i.cast$!.matches({ connected: 'waitingDevice' }) ? 'DeviceBusy' : c.lastDrift?.reason ?? 'NotPlaying',
-        playing ? `device reports ${media?.playerState ?? 'PLAYING'}` : i.cast$!.matches({ connected: 'waitingDevice' }) ? `waiting: the device is showing ${c.busyWith ?? 'another app'}` : redactText(c.lastDrift?.message ?? c.lastError ?? ''),
+        playing ? 'Playing' : parked ? 'Parked' : i.cast$!.matches({ connected: 'waitingDevice' }) ? 'DeviceBusy' : c.lastDrift?.reason ?? 'NotPlaying',
+        playing ? `device reports ${media?.playerState ?? 'PLAYING'}` : parked ? parked.message : i.cast$!.matches({ connected: 'waitingDevice' }) ? `waiting: the device is showing ${c.busyWith ?? 'another app'}` : redactText(c.lastDrift?.message ?? c.lastError ?? ''),
       ),
     );
   }
+
+  if (parked) conditions.push(cond('Parked', true, parked.reason, parked.message));
 
   let stream: StreamStatus | undefined;
   if (s) {
@@ -148,12 +159,27 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
       : s?.lastExit
         ? { reason: `${cap(s.lastExit.component)}Exited`, message: redactText(s.lastExit.info.message ?? s.lastExit.info.reason), at: s.lastExit.at }
         : undefined,
+    ...(parked ? { parked } : {}),
     nextScheduleChange: assignment?.nextChange,
     stream,
     deviceLastFetch,
     suspended: i.suspended,
     error: i.error,
     generation: i.generation,
+  };
+}
+
+function parkedOf(phase: Phase, cast$: CastSnap | undefined, stream$: StreamSnap | undefined): ParkedStatus | undefined {
+  const c = cast$?.context;
+  if (phase !== 'Parked' || c?.parkedAt === undefined || !c.away) return undefined;
+  const streamStopped = stream$?.context.parkedAt !== undefined;
+  const awaySince = new Date(c.away.since).toISOString();
+  return {
+    reason: c.away.reason,
+    message: redactText(`${describeAway(c.away)}; ${streamStopped ? 'stream stopped until it is back' : 'the stream keeps running for another spec'}`),
+    since: new Date(c.parkedAt).toISOString(),
+    awaySince,
+    streamStopped,
   };
 }
 

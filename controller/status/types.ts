@@ -14,6 +14,8 @@ export type Phase =
   | 'Playing'
   | 'Recovering'
   | 'Waiting'
+  /** The device has been away for policy.parkAfter: its stream is parked until it is back. */
+  | 'Parked'
   | 'Failed'
   | 'Stopped';
 
@@ -28,6 +30,7 @@ export const CONDITION_TYPES = [
   'MediaPlaying',
   'DeviceConflict',
   'HardwareAcceleration',
+  'EncoderDegraded',
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -57,6 +60,18 @@ export interface StreamStatus {
   fetches: StreamFetchStats[];
 }
 
+/** Why and since when a spec is parked (its device away for longer than policy.parkAfter). */
+export interface ParkedStatus {
+  reason: 'Unreachable' | 'Standby' | 'OtherApp';
+  message: string;
+  /** When the stream was parked for this spec, ISO. */
+  since: string;
+  /** When the device went away, ISO. */
+  awaySince: string;
+  /** False while another spec whose device is present keeps the shared stream running. */
+  streamStopped: boolean;
+}
+
 export interface SpecStatus {
   name: string;
   source: SpecSource;
@@ -67,6 +82,8 @@ export interface SpecStatus {
   conditions: Condition[];
   restarts: number;
   lastDrift?: { reason: string; message?: string; at: string };
+  /** Present while the spec is parked. */
+  parked?: ParkedStatus;
   nextScheduleChange?: string;
   stream?: StreamStatus;
   /** When the device's address last fetched the stream (server-side proof of life). */

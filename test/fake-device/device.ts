@@ -88,6 +88,8 @@ export class FakeCastDevice {
   readonly model: string;
   readonly host: string;
   readonly received: ReceivedMessage[] = [];
+  /** When each TLS connection was accepted (Date.now()), in order. */
+  readonly acceptedAt: number[] = [];
   private readonly opts: FakeCastDeviceOptions;
   private requestedPort: number;
   private actualPort = 0;
@@ -296,14 +298,24 @@ export class FakeCastDevice {
 
   /** Power cycle: connections close, refused for `downMs`, back on the same port with empty state. */
   async reboot(opts: { downMs?: number } = {}): Promise<void> {
+    await this.powerOff();
+    await new Promise((r) => setTimeout(r, opts.downMs ?? 500));
+    await this.powerOn();
+  }
+
+  /** Unplugged: connections close and are refused until powerOn(); its state is lost. */
+  async powerOff(): Promise<void> {
     this.stopMedia();
     this.app = undefined;
     this.standbyOn = false;
     this.frozen = false;
     this.failLoadCode = undefined;
     await this.closeServer();
-    await new Promise((r) => setTimeout(r, opts.downMs ?? 500));
-    if (this.stopped) return;
+  }
+
+  /** Plugged in again: back on the same port, with nothing running. */
+  async powerOn(): Promise<void> {
+    if (this.stopped || this.server) return;
     await this.listen(this.requestedPort);
   }
 
@@ -346,6 +358,7 @@ export class FakeCastDevice {
       // The castv2 Server emits no connect/disconnect events (CAST.md §7.2).
       server.server.on('secureConnection', (socket: TLSSocket) => {
         const clientId = `${socket.remoteAddress}:${socket.remotePort}`;
+        this.acceptedAt.push(Date.now());
         guardFrameSize(socket, (n) => this.log(`${clientId}: oversized frame (${n} bytes); closing`));
         socket.on('error', (err) => this.log(`${clientId}: socket error ${err.message}`));
         this.sockets.set(clientId, socket);

@@ -6,7 +6,8 @@ import { castMachine, type CastMachineInput, type CastNotice, type StreamLease }
 import { CastSpecSchema } from '../../specs/schema.js';
 import { silentLogger } from '../../machines/log.js';
 import { standInComponents } from '../stand-ins/components.js';
-import { waitUntil, tempDirs } from '../helpers.js';
+import { waitUntil, tempDirs, captureLog } from '../helpers.js';
+import type { Logger } from '../../machines/log.js';
 
 const temps = tempDirs();
 const tempDir = temps.make;
@@ -24,7 +25,7 @@ function parentOf(input: CastMachineInput) {
   });
 }
 
-function setup(policy: Record<string, unknown> = {}) {
+function setup(policy: Record<string, unknown> = {}, opts: { log?: Logger; servable?: () => boolean } = {}) {
   const spec = CastSpecSchema.parse({
     apiVersion: 'pagecast/v1',
     kind: 'CastSpec',
@@ -33,8 +34,8 @@ function setup(policy: Record<string, unknown> = {}) {
   });
   const c = standInComponents(tempDir('pc-cm-'));
   const clock = new SimulatedClock();
-  const lease: StreamLease = { streamId: 's1', servable: () => true, url: (h) => `http://127.0.0.1:8181/s/t/master.m3u8?for=${h}` };
-  const parent = createActor(parentOf({ name: 'kitchen', spec, lease, components: c, log: silentLogger(), now: () => clock.now() }), { clock });
+  const lease: StreamLease = { streamId: 's1', servable: opts.servable ?? (() => true), url: (h) => `http://127.0.0.1:8181/s/t/master.m3u8?for=${h}` };
+  const parent = createActor(parentOf({ name: 'kitchen', spec, lease, components: c, log: opts.log ?? silentLogger(), now: () => clock.now() }), { clock });
   const cast = () => parent.getSnapshot().children.cast as ActorRefFrom<typeof castMachine>;
   const actor = { start: () => parent.start(), stop: () => parent.stop(), send: (e: Parameters<ReturnType<typeof cast>['send']>[0]) => cast().send(e), getSnapshot: () => cast().getSnapshot() };
   const at = (v: unknown) => actor.getSnapshot().matches(v as never);
@@ -257,6 +258,153 @@ describe('cast machine (simulated clock)', () => {
     await waitUntil(() => at({ connected: 'playing' }) && conn() && conn() !== c1, 2000, 're-joined');
     expect(conn()!.loads).toHaveLength(0);
     expect(c.castDriver.allLoads).toHaveLength(1);
+    actor.stop();
+  });
+});
+
+describe('cast machine: a device away for policy.parkAfter parks the stream (simulated clock)', () => {
+  const PARK_AFTER = 120_000;
+  /** Moves the clock in steps, letting each step's retries run, as real time would. */
+  async function advance(clock: SimulatedClock, ms: number, step = 1000): Promise<void> {
+    for (let left = ms; left > 0; left -= step) {
+      clock.increment(Math.min(step, left));
+      await tick();
+      await tick();
+    }
+  }
+
+  it('unreachable: parks after parkAfter, probes at most 30 s apart while parked, resumes the moment the device answers', async () => {
+    const { log, lines } = captureLog();
+    const { c, clock, actor, at, conn, notices } = setup({ backoff: { initial: '2s', max: '5m' } }, { log });
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    c.castDriver.unreachable.add('tv.local');
+    const lostAt = clock.now();
+    conn()!.drift({ type: 'CONNECTION_LOST', message: 'no heartbeat for 3 s' });
+    expect(at('retrying')).toBe(true);
+    expect(actor.getSnapshot().context.away).toEqual({ reason: 'Unreachable', since: lostAt, app: undefined });
+
+    await advance(clock, PARK_AFTER - 1000);
+    expect(notices()).toEqual(['playing']);
+    await advance(clock, 1000);
+    await waitUntil(() => notices().at(-1) === 'parked', 2000, 'parked');
+    expect(actor.getSnapshot().context).toMatchObject({ parkedAt: lostAt + PARK_AFTER, away: { reason: 'Unreachable', since: lostAt } });
+
+    // Parked: the next probes come at most 30 s apart though backoff.max is 5 m.
+    await advance(clock, 300_000);
+    const probesBefore = c.castDriver.connects;
+    await advance(clock, 300_000);
+    expect(c.castDriver.connects - probesBefore).toBeGreaterThanOrEqual(10);
+    expect(c.castDriver.connects - probesBefore).toBeLessThanOrEqual(11);
+
+    // Back: resumed as soon as the launch shows the device answers, before the stream is needed.
+    c.castDriver.unreachable.delete('tv.local');
+    await advance(clock, 30_000);
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing again');
+    expect(notices()).toEqual(['playing', 'parked', 'resumed', 'playing']);
+    expect(actor.getSnapshot().context.away).toBeUndefined();
+    expect(actor.getSnapshot().context.parkedAt).toBeUndefined();
+
+    // The retries were a repeated warning: its start, each backoff step up to the cap, its end.
+    const warns = lines().filter((l) => l.msg && String(l.msg).startsWith('device unreachable, retrying'));
+    const steps = warns.map((l) => l.retryInMs);
+    expect(steps).toEqual([2000, 4000, 8000, 16000, 32000, 64000, 30000]); // the last: capped once parked
+    expect(new Set(steps).size).toBe(steps.length); // never the same step twice: not on every attempt
+    expect(lines().filter((l) => l.msg === 'device reachable again')).toHaveLength(1);
+    expect(lines().filter((l) => /parking the stream/.test(String(l.msg)))).toHaveLength(1);
+    actor.stop();
+  });
+
+  it('standby: drift while the TV sleeps is not repaired; parks after parkAfter; standby off resumes at once', async () => {
+    const { clock, actor, at, conn, notices } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    const c1 = conn()!;
+    c1.drift({ type: 'STANDBY', standby: true });
+    expect(at({ connected: 'standby' })).toBe(true);
+    await advance(clock, 60_000);
+    c1.drift({ type: 'STALLED', message: 'the device says PLAYING but has fetched nothing for 8 s' });
+    c1.drift({ type: 'IDLE', idleReason: 'ERROR', detailedErrorCode: 315 });
+    expect(at({ connected: 'standby' })).toBe(true);
+    expect(actor.getSnapshot().context.restartCount).toBe(0);
+    await advance(clock, 60_000);
+    await waitUntil(() => notices().at(-1) === 'parked', 2000, 'parked');
+    expect(actor.getSnapshot().context.away?.reason).toBe('Standby');
+
+    c1.drift({ type: 'STANDBY', standby: false });
+    expect(notices()).toEqual(['playing', 'parked', 'resumed']); // before the backoff, before the launch
+    await advance(clock, 2000);
+    await waitUntil(() => at({ connected: 'playing' }) && c1.loads.length === 2, 2000, 'playing again');
+    actor.stop();
+  });
+
+  it('another app: parks after parkAfter with its name; resumes when the app is gone and the launch succeeds', async () => {
+    const { clock, actor, at, conn, notices } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    const c1 = conn()!;
+    c1.drift({ type: 'OTHER_APP', appId: '233637DE', displayName: 'YouTube' });
+    expect(at({ connected: 'waitingDevice' })).toBe(true);
+    await advance(clock, PARK_AFTER);
+    await waitUntil(() => notices().at(-1) === 'parked', 2000, 'parked');
+    expect(actor.getSnapshot().context.away).toMatchObject({ reason: 'OtherApp', app: '233637DE' });
+    expect(c1.launches).toBe(1);
+    c1.app = { isIdleScreen: true, isStandBy: false, isActiveInput: true }; // YouTube closed
+    await advance(clock, 1000); // noticed at the next look at the receiver status, a second later
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing again');
+    expect(notices()).toEqual(['playing', 'parked', 'resumed', 'playing']);
+    actor.stop();
+  });
+
+  it('absences shorter than parkAfter park nothing, and each is measured afresh', async () => {
+    const { clock, actor, at, conn, notices } = setup();
+    actor.start();
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    const c1 = conn()!;
+    for (let i = 0; i < 3; i++) {
+      c1.drift({ type: 'STANDBY', standby: true });
+      await advance(clock, 100_000);
+      c1.drift({ type: 'STANDBY', standby: false });
+      await advance(clock, 2000);
+      await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    }
+    await advance(clock, PARK_AFTER);
+    expect(notices()).toEqual(['playing', 'playing', 'playing', 'playing']);
+    expect(actor.getSnapshot().context.away).toBeUndefined();
+    actor.stop();
+  });
+
+  it('a device that answers but drops again before playing stays away: it parks once parkAfter has passed', async () => {
+    const { c, clock, actor, at, conn, notices } = setup({}, { servable: () => false });
+    actor.start();
+    await waitUntil(() => at({ connected: 'awaitingStream' }), 2000, 'awaiting the stream');
+    for (let t = 0; t < PARK_AFTER + 10_000 && notices().at(-1) !== 'parked'; t += 5000) {
+      conn()?.drift({ type: 'CONNECTION_LOST', message: 'reset' });
+      await advance(clock, 5000);
+    }
+    expect(notices()).toEqual(['parked']);
+    expect(c.castDriver.connects).toBeGreaterThan(3); // it answered again and again, never long enough to play
+    actor.stop();
+  });
+
+  it('a device asleep when connected to is waited for in standby, not launched on', async () => {
+    const { c, clock, actor, at, notices } = setup();
+    const connect = c.castDriver.connect.bind(c.castDriver);
+    c.castDriver.connect = async (d, ctx) => {
+      const conn = (await connect(d, ctx)) as ReturnType<typeof c.castDriver.connectionTo> & object;
+      conn.app = { isIdleScreen: true, isStandBy: true, isActiveInput: false };
+      return conn;
+    };
+    actor.start();
+    await waitUntil(() => at({ connected: 'standby' }), 2000, 'standby');
+    const c1 = c.castDriver.connectionTo('tv.local')!;
+    expect(c1.launches).toBe(0);
+    await advance(clock, PARK_AFTER);
+    await waitUntil(() => notices().at(-1) === 'parked', 2000, 'parked');
+    c1.drift({ type: 'STANDBY', standby: false });
+    await advance(clock, 2000);
+    await waitUntil(() => at({ connected: 'playing' }), 2000, 'playing');
+    expect(notices()).toEqual(['parked', 'resumed', 'playing']);
     actor.stop();
   });
 });

@@ -33,6 +33,9 @@ class RecordingLeases implements StreamLeases {
     this.events.push(`release ${lease.streamId} for ${holder} after ${this.c.castDriver.stops.length} device stops`);
     this.streams.delete(lease.streamId);
   }
+  park(lease: HeldLease, holder: string, parked: boolean): void {
+    this.events.push(`${parked ? 'park' : 'unpark'} ${lease.streamId} for ${holder}`);
+  }
   /** The stream says something, as the registry does: asynchronously. */
   notice(streamId: string, n: StreamNotice): void {
     const s = this.streams.get(streamId)!;
@@ -188,5 +191,75 @@ describe('spec machine', () => {
       'release stream1 for kitchen after 1 device stops',
       'acquire stream2 for kitchen',
     ]);
+  });
+
+  /** Moves the simulated clock a second at a time, letting each step's retries run. */
+  async function advance(clock: SimulatedClock, ms: number): Promise<void> {
+    for (let left = ms; left > 0; left -= 1000) {
+      clock.increment(Math.min(1000, left));
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  it('a device away for parkAfter parks its lease; back, the lease is unparked before the device plays', async () => {
+    const { c, leases, clock, castAt } = start({ role: 'play' }, specOf({ policy: { parkAfter: '30s', backoff: { initial: '1s', max: '4s' } } }));
+    await waitUntil(() => castAt({ connected: 'playing' }), 2000, 'playing');
+    c.castDriver.unreachable.add('kitchen-tv');
+    c.castDriver.connectionTo('kitchen-tv')!.drift({ type: 'CONNECTION_LOST', message: 'gone' });
+    await advance(clock, 29_000);
+    expect(leases.events).toEqual(['acquire stream1 for kitchen']);
+    await advance(clock, 1000);
+    await waitUntil(() => leases.events.length === 2, 2000, 'parked');
+    expect(leases.events[1]).toBe('park stream1 for kitchen');
+
+    c.castDriver.unreachable.delete('kitchen-tv');
+    leases.streams.get('stream1')!.servable = false; // as a parked stream is
+    await advance(clock, 4000);
+    await waitUntil(() => leases.events.length === 3 && castAt({ connected: 'awaitingStream' }), 2000, 'unparked while the stream is not yet servable');
+    expect(leases.events[2]).toBe('unpark stream1 for kitchen');
+    leases.notice('stream1', { type: 'servable' });
+    await waitUntil(() => castAt({ connected: 'playing' }), 2000, 'playing again');
+  });
+
+  it('a stream change while parked: the new stream is parked too; the TV sleeps on', async () => {
+    const { c, leases, clock, actor, castAt, update } = start({ role: 'play' }, specOf({ policy: { parkAfter: '30s' } }));
+    await waitUntil(() => castAt({ connected: 'playing' }), 2000, 'playing');
+    c.castDriver.connectionTo('kitchen-tv')!.drift({ type: 'STANDBY', standby: true });
+    await advance(clock, 30_000);
+    await waitUntil(() => leases.events.length === 2, 2000, 'parked');
+    update(specOf({ url: 'https://ha.example/other', policy: { parkAfter: '30s' } }));
+    expect(leases.events.slice(2)).toEqual(['acquire stream2 for kitchen', 'park stream2 for kitchen']);
+    expect(actor.getSnapshot().context).toMatchObject({ parked: true, lease: { streamId: 'stream2' }, oldLease: { streamId: 'stream1' } });
+    expect(castAt({ connected: 'standby' })).toBe(true);
+    // Awake: the new stream resumes and is LOADed; then the old one (parked all along) is let go.
+    leases.streams.get('stream2')!.servable = false;
+    c.castDriver.connectionTo('kitchen-tv')!.drift({ type: 'STANDBY', standby: false });
+    await waitUntil(() => leases.events.length === 5, 2000, 'unparked');
+    expect(leases.events[4]).toBe('unpark stream2 for kitchen');
+    leases.notice('stream2', { type: 'servable' });
+    await advance(clock, 2000);
+    await waitUntil(() => castAt({ connected: 'playing' }) && leases.events.length === 6, 2000, 'playing the new stream');
+    expect(leases.events[5]).toBe('release stream1 for kitchen after 0 device stops');
+    expect(c.castDriver.allLoads.at(-1)?.url).toMatch(/stream2/);
+  });
+
+  it('a re-cast to another device starts with the kept lease unparked; a stop releases a parked lease', async () => {
+    const { c, leases, clock, actor, castAt, update } = start({ role: 'play' }, specOf({ policy: { parkAfter: '30s' } }));
+    await waitUntil(() => castAt({ connected: 'playing' }), 2000, 'playing');
+    c.castDriver.connectionTo('kitchen-tv')!.drift({ type: 'STANDBY', standby: true });
+    await advance(clock, 30_000);
+    await waitUntil(() => leases.events.length === 2, 2000, 'parked');
+    update(specOf({ device: 'Living Room TV', policy: { parkAfter: '30s' } }));
+    await waitUntil(() => castAt({ connected: 'playing' }) && c.castDriver.connectionTo('living-room-tv'), 2000, 'playing on the other device');
+    expect(leases.events.slice(2)).toEqual(['unpark stream1 for kitchen']);
+    expect(actor.getSnapshot().context.parked).toBe(false);
+
+    c.castDriver.connectionTo('living-room-tv')!.drift({ type: 'STANDBY', standby: true });
+    await advance(clock, 30_000);
+    await waitUntil(() => leases.events.length === 4, 2000, 'parked again');
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'done');
+    expect(leases.events.slice(3)).toEqual(['park stream1 for kitchen', 'release stream1 for kitchen after 2 device stops']);
   });
 });

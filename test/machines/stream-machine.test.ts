@@ -71,4 +71,59 @@ describe('stream machine with stand-ins', () => {
     actor.send({ type: 'STOP' });
     await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
   });
+
+  const running = (c: ReturnType<typeof start>['c']) => c.log.running('display').length + c.log.running('browser').length + c.log.running('encoder').length;
+
+  it('PARK stops every component in order; RESUME starts them again once those stops are done', async () => {
+    const { c, actor, servable } = start();
+    await waitUntil(servable, 2000, 'servable');
+    const changes: number[] = [];
+    actor.on('changed', () => changes.push(1));
+    actor.send({ type: 'PARK' });
+    expect(actor.getSnapshot().matches('parked')).toBe(true);
+    expect(actor.getSnapshot().context).toMatchObject({ browserReady: false, encoderServable: false, display: undefined, parkedAt: new Date(T0).toISOString() });
+    expect(changes.length).toBeGreaterThan(0); // the registry learns it is no longer servable
+    await waitUntil(() => actor.getSnapshot().matches({ parked: 'idle' }), 2000, 'drained');
+    expect(running(c)).toBe(0);
+    expect(c.log.events.slice(-3)).toEqual(['stop encoder#3', 'stop browser#2', 'stop display#1']);
+
+    actor.send({ type: 'RESUME' });
+    await waitUntil(servable, 2000, 'servable again');
+    expect(running(c)).toBe(3);
+    expect(actor.getSnapshot().context.parkedAt).toBeUndefined();
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
+    expect(running(c)).toBe(0);
+  });
+
+  it('a RESUME that comes while the parked components are still stopping waits for them', async () => {
+    const { c, actor, servable } = start();
+    await waitUntil(servable, 2000, 'servable');
+    // Slow stops: the display takes a while to go.
+    const display = c.log.running('display')[0]!;
+    const stop = display.stop.bind(display);
+    let finishStop: () => void = () => {};
+    display.stop = () => new Promise<void>((r) => (finishStop = () => void stop().then(r)));
+    actor.send({ type: 'PARK' });
+    actor.send({ type: 'RESUME' });
+    await waitUntil(() => actor.getSnapshot().matches({ parked: 'resuming' }), 2000, 'resuming');
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r)); // time for a start (the stand-ins start on the next tick)
+    expect(c.log.running('display')).toEqual([display]); // no second display while the first is there
+    expect(actor.getSnapshot().matches({ parked: 'resuming' })).toBe(true);
+    finishStop();
+    await waitUntil(servable, 2000, 'servable again');
+    expect(c.log.running('display')).toHaveLength(1);
+    expect(c.log.running('display')[0]).not.toBe(display);
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
+  });
+
+  it('STOP while parked ends the stream', async () => {
+    const { c, actor, servable } = start();
+    await waitUntil(servable, 2000, 'servable');
+    actor.send({ type: 'PARK' });
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
+    expect(running(c)).toBe(0);
+  });
 });

@@ -89,6 +89,34 @@ describe('mostRelevantMessage', () => {
   });
 });
 
+describe('a parked spec', () => {
+  const parked = specStatus('night', {
+    phase: 'Parked',
+    conditions: [cond('DisplayReady', 'False', 'Parked', 'stream parked'), cond('Parked', 'True', 'Standby', 'the TV is in standby or on another input; stream stopped until it is back')],
+    parked: {
+      reason: 'Standby',
+      message: 'the TV is in standby or on another input; stream stopped until it is back',
+      since: '2025-03-01T09:02:00.000Z',
+      awaySince: '2025-03-01T09:00:00.000Z',
+      streamStopped: true,
+    },
+  });
+
+  it('the table says why and for how long, not that the display is starting', () => {
+    expect(mostRelevantMessage(parked, now)).toBe('the TV is in standby or on another input; stream stopped until it is back (away 3h)');
+    const row = formatStatusTable([parked], now).split('\n')[1]!;
+    expect(row).toMatch(/^night\s+.*\s+Parked\s+/);
+    expect(row).toContain('the TV is in standby or on another input; stream stopped un…');
+  });
+
+  it('the detail gives the reason and both times', () => {
+    const text = formatStatusDetail(parked, now);
+    expect(text).toContain('Parked:          Standby: the TV is in standby or on another input; stream stopped until it is back');
+    expect(text).toContain('Away since:      2025-03-01T09:00:00.000Z (3h ago)');
+    expect(text).toContain('Parked since:    2025-03-01T09:02:00.000Z (2h58m ago)');
+  });
+});
+
 describe('durations', () => {
   it('formats like kubectl', () => {
     expect([0, 45_000, 90_000, 600_000, 3_600_000, 7_980_000, 86_400_000 * 3 + 3_600_000 * 4].map(formatDuration)).toEqual(['0s', '45s', '1m30s', '10m', '1h', '2h13m', '3d4h']);

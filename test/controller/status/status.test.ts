@@ -67,6 +67,9 @@ describe('phaseOf', () => {
       [specIn(active), castIn({ connected: 'playing' }), 'Playing'],
       [specIn(active), castIn({ connected: 'waitingDevice' }), 'Waiting'],
       [specIn(active), castIn({ connected: 'standby' }), 'Waiting'],
+      [specIn(active), castIn({ connected: 'standby' }, { parkedAt: 0, away: { reason: 'Standby', since: 0 } }), 'Parked'],
+      [specIn(active), castIn('retrying', { parkedAt: 0, away: { reason: 'Unreachable', since: 0 } }), 'Parked'],
+      [specIn(active), castIn({ connected: 'playing' }, { parkedAt: 0 }), 'Playing'],
       [specIn(active), castIn('failed'), 'Failed'],
       [specIn(active), castIn('ended'), 'Stopped'],
       [specIn(active), castIn('tornDown'), 'Stopped'],
@@ -142,6 +145,62 @@ describe('buildStatus', () => {
     const T3 = new Date('2025-03-01T12:15:00.000Z');
     expect(at(T3, playingCast()).DisplayReady!.lastTransitionTime).toBe(T3.toISOString());
     expect(at(T3, playingCast(), 'office').DisplayReady!.lastTransitionTime).toBe(T2.toISOString());
+  });
+
+  it('a parked spec says why and since when; its stopped stream is not reported as starting', () => {
+    const away = Date.parse('2025-03-01T11:55:00.000Z');
+    const parkedAt = Date.parse('2025-03-01T11:57:00.000Z');
+    const cast$ = castIn('retrying', {
+      lastErrorStep: 'connect',
+      lastError: 'connect ECONNREFUSED 192.168.1.20:8009',
+      away: { reason: 'Unreachable', since: away },
+      parkedAt,
+    });
+    const status = buildStatus(inputs({ spec$: specIn({ active: 'running' }), cast$, stream$: streamWith({ parkedAt: new Date(parkedAt).toISOString() }) }), new TransitionClock(), T0);
+    expect(status.phase).toBe('Parked');
+    expect(status.parked).toEqual({
+      reason: 'Unreachable',
+      message: 'the device is unreachable; stream stopped until it is back',
+      since: '2025-03-01T11:57:00.000Z',
+      awaySince: '2025-03-01T11:55:00.000Z',
+      streamStopped: true,
+    });
+    const c = byType(status.conditions);
+    expect(c.Parked).toMatchObject({ status: 'True', reason: 'Unreachable' });
+    for (const type of ['DisplayReady', 'BrowserReady', 'EncoderRunning', 'StreamServable']) expect(c[type]).toMatchObject({ status: 'False', reason: 'Parked' });
+    expect(c.MediaPlaying).toMatchObject({ status: 'False', reason: 'Parked' });
+
+    // Another spec's device keeps the shared stream running; another app holds this one.
+    const busy = buildStatus(
+      inputs({ spec$: specIn({ active: 'running' }), cast$: castIn({ connected: 'waitingDevice' }, { away: { reason: 'OtherApp', since: away, app: 'YouTube' }, parkedAt }), stream$: playingStream() }),
+      new TransitionClock(),
+      T0,
+    );
+    expect(busy.parked).toMatchObject({ reason: 'OtherApp', streamStopped: false, message: 'the device is showing YouTube; the stream keeps running for another spec' });
+    expect(byType(busy.conditions).DisplayReady).toMatchObject({ status: 'True', reason: 'Running' });
+
+    expect(buildStatus(inputs({ spec$: specIn({ active: 'running' }), cast$: playingCast(), stream$: playingStream() }), new TransitionClock(), T0).parked).toBeUndefined();
+  });
+
+  it('says when the encoder stepped down to keep up, and when it is back at full quality', () => {
+    const withReport = (status: 'True' | 'False', reason: string, message: string) =>
+      buildStatus(
+        inputs({
+          spec$: specIn({ active: 'running' }),
+          cast$: playingCast(),
+          stream$: streamWith({ ...playingStream().context, reports: { EncoderDegraded: { type: 'EncoderDegraded', status, reason, message, at: T0.toISOString() } } }),
+        }),
+        new TransitionClock(),
+        T0,
+      );
+    expect(byType(withReport('True', 'FellBehind', 'speed 0.89 for 10 s: preset superfast, 30 fps').conditions).EncoderDegraded).toMatchObject({
+      status: 'True',
+      reason: 'FellBehind',
+      message: 'speed 0.89 for 10 s: preset superfast, 30 fps',
+    });
+    expect(byType(withReport('False', 'Recovered', 'back to preset veryfast, 30 fps').conditions).EncoderDegraded).toMatchObject({ status: 'False', reason: 'Recovered' });
+    // No report yet: no condition (an encoder that never had to step says nothing).
+    expect(byType(buildStatus(inputs({ spec$: specIn({ active: 'running' }), cast$: playingCast(), stream$: playingStream() }), new TransitionClock(), T0).conditions).EncoderDegraded).toBeUndefined();
   });
 
   it('redacts secrets in the URL and in every message that quotes one', () => {
