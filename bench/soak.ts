@@ -312,6 +312,7 @@ async function main(): Promise<number> {
       }
     },
     violation,
+    settled: (i) => !faults.some((f) => f.devices.includes(i) && f.recoveredAt === undefined),
   };
 
   const timer = setInterval(() => void sample(), 1000);
