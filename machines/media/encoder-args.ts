@@ -5,6 +5,8 @@ import type { Resolution, StreamMode } from '../../specs/schema.js';
 import { h264Level } from './playlist.js';
 
 export type VideoEncoder = 'libx264' | 'h264_vaapi' | 'h264_qsv' | 'h264_nvenc';
+/** The libx264 presets the encoder steps through when it falls behind (encoder-pace.ts). */
+export type X264Preset = 'veryfast' | 'superfast' | 'ultrafast';
 
 /**
  * `adaptive`: capture at the spec's rate but only convert and encode frames that changed (plus a
@@ -32,6 +34,13 @@ export interface EncoderArgsOptions {
   vaapiDevice?: string; // /dev/dri/renderD128
   /** libx264 threads; 0 lets x264 choose (one per core, sliced with zerolatency). */
   x264Threads?: number; // 0
+  /** libx264 preset; a faster one when the stream falls behind real time. */
+  x264Preset?: X264Preset; // veryfast
+  /**
+   * Capture and encode rate when stepped down below the spec's; the H.264 level stays the one the
+   * spec's rate needs, so the stream matches the master playlist whatever the step.
+   */
+  fps?: number;
   /** Where `-progress` key=value blocks go. */
   progress?: string; // pipe:1
   playlistName?: string; // index.m3u8
@@ -47,6 +56,7 @@ export const ENCODER_DEFAULTS = {
   audioKbps: 48,
   vaapiDevice: '/dev/dri/renderD128',
   x264Threads: 0,
+  x264Preset: 'veryfast' as X264Preset,
   progress: 'pipe:1',
   playlistName: 'index.m3u8',
 };
@@ -76,7 +86,8 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   if (o.initSegmentSeconds > 0 && Math.abs(o.segmentSeconds / o.initSegmentSeconds - Math.round(o.segmentSeconds / o.initSegmentSeconds)) > 1e-9) {
     throw new Error(`encoderArgs: segmentSeconds ${o.segmentSeconds} is not a multiple of initSegmentSeconds ${o.initSegmentSeconds}`);
   }
-  const { width, height, fps } = quality;
+  const { width, height } = quality;
+  const fps = opts.fps ?? quality.fps;
   const peak = peakKbps(quality);
   const level = h264Level(quality, peak);
   const gop = Math.round(fps * o.segmentSeconds);
@@ -105,7 +116,10 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
       video = [
         '-vf', [...select, 'format=yuv420p'].join(','),
         ...vsync,
-        '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
+        '-c:v', 'libx264', '-preset', o.x264Preset, '-tune', 'zerolatency',
+        // ultrafast turns the 8x8 transform off, which makes x264 write Constrained Baseline; keep
+        // it on so the stream stays the High profile the master playlist declares.
+        ...(o.x264Preset === 'ultrafast' ? ['-x264-params', '8x8dct=1'] : []),
         ...(o.x264Threads > 0 ? ['-threads:v', String(o.x264Threads)] : []),
         '-profile:v', 'high', '-level:v', level.level,
         // Capped CRF: a still page needs few bits; ABR would spend the full rate polishing it.

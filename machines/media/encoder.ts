@@ -1,6 +1,8 @@
 // EncoderDriver: FFmpeg x11grab → H.264 live HLS in the stream's directory. The directory outlives
 // one FFmpeg: a restart appends to the same playlist (media sequence goes on, a discontinuity marks
 // the join) with segment names prefixed by a fresh run id, so no name is ever reused.
+// When FFmpeg falls behind real time the driver itself restarts it one step down (encoder-pace.ts),
+// the same way, behind the same handle: the machines see one encoder that keeps running.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type Pro
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
 import { encoderArgs, peakKbps, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
+import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
 import { ProgressParser } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
 import { codecsString, h264Level, masterPlaylist, parseMediaPlaylist, type MediaPlaylist } from './playlist.js';
@@ -23,12 +26,33 @@ export interface FfmpegEncoderOptions {
   probeCacheFile?: string;
   probeDevices?: ProbeOptions['devices'];
   /** Overrides for the argument builder (tests use short windows; the defaults are the seed's). */
-  args?: Partial<Omit<EncoderArgsOptions, 'display' | 'runId' | 'append'>>;
+  args?: Partial<Omit<EncoderArgsOptions, 'display' | 'runId' | 'append' | 'x264Preset' | 'fps'>>;
+  /** Stepping down when FFmpeg falls behind real time and back up with headroom (tests use short windows). */
+  pace?: Partial<PaceOptions>;
   /** Segments the playlist must list before the stream counts as servable. */
   servableSegments?: number; // 3
   /** How long FFmpeg may take to report its first progress. */
   startTimeoutMs?: number; // 15 s
   pollMs?: number; // 200
+}
+
+/** Where the encoder stands on its ladder (encoder-pace.ts). */
+export interface EncoderPace {
+  level: PaceLevel;
+  /** 0 is full quality; `levels.length - 1` the floor. */
+  index: number;
+  levels: PaceLevel[];
+  /** FFmpeg restarts this handle made to change level. */
+  steps: number;
+  /** Speed over the pace window of the current FFmpeg run; NaN until the run is that old. */
+  speed: number;
+}
+
+/** The real driver's handle: the machines' EncoderHandle plus the pace, for benches and tests. */
+export interface FfmpegEncoderHandle extends EncoderHandle {
+  pace(): EncoderPace;
+  /** Speed over the last `ms` of the current FFmpeg run; NaN when the run is younger. */
+  speedOver(ms: number): number;
 }
 
 /** Removes a stream's files (teardown). */
@@ -46,9 +70,12 @@ export function readMediaPlaylist(dir: string, name = ENCODER_DEFAULTS.playlistN
 }
 
 export class FfmpegEncoderDriver implements EncoderDriver {
+  /** The level each stream reached, so an encoder the machine restarts does not fall behind again first. */
+  private readonly reached = new Map<string, PaceState>();
+
   constructor(private readonly opts: FfmpegEncoderOptions) {}
 
-  async start(o: { display: string; input: StreamInput; dir: string }, ctx: StartContext): Promise<EncoderHandle> {
+  async start(o: { display: string; input: StreamInput; dir: string }, ctx: StartContext): Promise<FfmpegEncoderHandle> {
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'encoder start aborted');
     const log = ctx.log.child({ component: 'encoder' });
     const ffmpegPath = this.opts.ffmpegPath ?? 'ffmpeg';
@@ -63,11 +90,10 @@ export class FfmpegEncoderDriver implements EncoderDriver {
 
     mkdirSync(o.dir, { recursive: true });
     const playlistName = this.opts.args?.playlistName ?? ENCODER_DEFAULTS.playlistName;
-    const append = existsSync(join(o.dir, playlistName));
-    const runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const q = o.input.quality;
     const audioKbps = this.opts.args?.audioKbps ?? ENCODER_DEFAULTS.audioKbps;
     removeStaleTemps(o.dir); // a write a killed run left half done
+    // The spec's rate: FRAME-RATE is a maximum, and a step down only lowers the real one.
     writeFileAtomicSync(
       join(o.dir, MASTER_PLAYLIST),
       masterPlaylist({
@@ -79,19 +105,29 @@ export class FfmpegEncoderDriver implements EncoderDriver {
         media: playlistName,
       }),
     );
-    const args = encoderArgs(q, probe.encoder, o.input.mode, { ...this.opts.args, display: o.display, runId, append });
-    log.info({ encoder: probe.encoder, append, runId }, 'starting FFmpeg');
 
-    const child = spawnRegistered(this.opts.registry, 'ffmpeg', ffmpegPath, args, {
-      cwd: o.dir,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      stopSteps: FFMPEG_STOP,
-    });
-    const stderr = tailOf(child.subprocess.stderr as Readable | null);
+    const paceOpts: PaceOptions = { ...PACE_DEFAULTS, ...stripUndefined(this.opts.pace ?? {}) };
+    const levels = paceLevels(probe.encoder, q.fps, paceOpts.minFps);
+    const paceKey = `${o.dir}|${probe.encoder}|${q.width}x${q.height}@${q.fps}`;
+    const remembered = this.reached.get(paceKey);
+    let pace: PaceState = remembered && remembered.level < levels.length ? { level: remembered.level, stepUpAfterMs: remembered.stepUpAfterMs } : initialPace(paceOpts);
+    let steps = 0;
+
+    const stderrOf = new Map<Run, () => string[]>();
+    const runIds = new Set<string>();
+    let current: Run;
     let stopping = false;
+    let stepping: Promise<void> | undefined;
     let figures: EncoderFigures | undefined;
+    // Counters go on across the runs of one handle.
+    let base = { frame: 0, dropped: 0, duplicated: 0 };
+    let samples: SpeedSample[] = [];
+
+    let settle: (e: ExitInfo) => void = () => {};
+    const exited = new Promise<ExitInfo>((r) => (settle = r));
+    let watching = true;
+    void exited.then(() => (watching = false));
+
     // The HLS muxer often reports no bitrate: then it is read from the newest segments' sizes, on
     // demand (a status read) and at most once every 2 s, not by a poll that runs for ever.
     let segmentKbps = { value: Number.NaN, at: 0 };
@@ -103,42 +139,156 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       }
       return segmentKbps.value;
     };
-    const parser = new ProgressParser();
-    let firstProgress: () => void = () => {};
-    const progressed = new Promise<void>((r) => (firstProgress = r));
-    const stdout = child.subprocess.stdout as Readable | null;
-    stdout?.setEncoding('utf8');
-    stdout?.on('data', (chunk: string) => {
-      for (const s of parser.push(chunk)) {
-        figures = {
-          fps: nz(s.fps),
-          speed: nz(s.speed),
-          droppedFrames: nz(s.droppedFrames),
-          duplicatedFrames: nz(s.duplicatedFrames),
-          bitrateKbps: s.bitrateKbps, // NaN when FFmpeg does not know: then read from the segments
-          frame: nz(s.frame),
-          at: new Date().toISOString(),
-        };
-        firstProgress();
-      }
-    });
 
-    const exited: Promise<ExitInfo> = child.exited.then((e) => describeExit('FFmpeg', e, stopping, stderr()));
-    let watching = true;
-    const stop = async () => {
-      stopping = true;
-      watching = false;
-      await child.stop();
+    const launch = (level: PaceLevel): Run => {
+      const append = existsSync(join(o.dir, playlistName));
+      const runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+      runIds.add(runId);
+      const args = encoderArgs(q, probe.encoder, o.input.mode, {
+        ...this.opts.args,
+        display: o.display,
+        runId,
+        append,
+        ...(level.preset ? { x264Preset: level.preset } : {}),
+        ...(level.fps !== q.fps ? { fps: level.fps } : {}),
+      });
+      log.info({ encoder: probe.encoder, append, runId, level: describeLevel(level) }, 'starting FFmpeg');
+      const child = spawnRegistered(this.opts.registry, 'ffmpeg', ffmpegPath, args, {
+        cwd: o.dir,
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        stopSteps: FFMPEG_STOP,
+      });
+      const stderr = tailOf(child.subprocess.stderr as Readable | null);
+      let runStopping = false;
+      let firstProgress: () => void = () => {};
+      const progressed = new Promise<void>((r) => (firstProgress = r));
+      const run: Run = {
+        runId,
+        progressed,
+        replaced: false,
+        exited: child.exited.then((e) => describeExit('FFmpeg', e, runStopping, stderr())),
+        stop: async () => {
+          runStopping = true;
+          await child.stop();
+        },
+      };
+      stderrOf.set(run, stderr);
+      const parser = new ProgressParser();
+      const stdout = child.subprocess.stdout as Readable | null;
+      stdout?.setEncoding('utf8');
+      stdout?.on('data', (chunk: string) => {
+        for (const s of parser.push(chunk)) {
+          if (run.replaced) return;
+          figures = {
+            fps: nz(s.fps),
+            speed: nz(s.speed),
+            droppedFrames: base.dropped + nz(s.droppedFrames),
+            duplicatedFrames: base.duplicated + nz(s.duplicatedFrames),
+            bitrateKbps: s.bitrateKbps, // NaN when FFmpeg does not know: then read from the segments
+            frame: base.frame + nz(s.frame),
+            at: new Date().toISOString(),
+          };
+          firstProgress();
+          if (Number.isFinite(s.outTimeUs)) observe(run, { at: Date.now(), outS: s.outTimeUs / 1e6 });
+        }
+      });
+      void run.exited.then((e) => {
+        if (run.replaced) return; // stopped for a step: the next run carries on
+        if (e.reason !== 'stopped') {
+          log.warn({ exit: e }, 'FFmpeg exited');
+          ctx.report({ type: 'EncoderRunning', status: 'False', reason: e.reason === 'killed' ? 'Killed' : 'Exited', message: e.message });
+        }
+        settle(e);
+      });
+      return run;
     };
-    void exited.then((e) => {
-      watching = false;
-      if (e.reason !== 'stopped') {
-        log.warn({ exit: e }, 'FFmpeg exited');
-        ctx.report({ type: 'EncoderRunning', status: 'False', reason: e.reason === 'killed' ? 'Killed' : 'Exited', message: e.message });
-      }
-    });
 
-    // Servable once the playlist lists enough segments, at least one of them written by this run.
+    // Started = FFmpeg reported progress (it runs and encodes); an early exit is a clear error.
+    const startTimeout = this.opts.startTimeoutMs ?? 15_000;
+    const started = (run: Run, signal?: AbortSignal): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new PagecastError('PROCESS_FAILED', `FFmpeg reported no progress within ${startTimeout} ms: ${lastLines(stderrOf.get(run)!())}`, { timedOut: true, source: 'ffmpeg' })),
+          startTimeout,
+        );
+        const onAbort = () => reject(new PagecastError('ABORTED', 'encoder start aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        void run.progressed.then(resolve);
+        void run.exited.then((e) => reject(new PagecastError('PROCESS_FAILED', `FFmpeg failed to start: ${e.message}`, { exitCode: e.code, signal: e.signal, source: 'ffmpeg' })));
+        const cleanup = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        };
+        void run.progressed.then(cleanup, cleanup);
+        void run.exited.then(cleanup);
+      });
+
+    const reportPace = (speed: number | undefined, why: 'down' | 'up' | 'floor' | 'start') => {
+      const level = levels[pace.level]!;
+      const what = describeLevel(level);
+      const seconds = `${Math.round(paceOpts.windowMs / 1000)} s`;
+      const hw = level.preset ? '' : ` (${probe.encoder}: only the frame rate steps)`;
+      const sp = speed === undefined ? '' : speed.toFixed(2);
+      if (why === 'start') {
+        if (pace.level === 0) ctx.report({ type: 'EncoderDegraded', status: 'False', reason: 'FullQuality', message: what });
+        else ctx.report({ type: 'EncoderDegraded', status: 'True', reason: 'FellBehind', message: `fell behind before: ${what}${hw}` });
+      } else if (why === 'floor') {
+        ctx.report({ type: 'EncoderDegraded', status: 'True', reason: 'BehindAtFloor', message: `speed ${sp} for ${seconds} at the lowest step: ${what}${hw}` });
+      } else if (why === 'down') {
+        ctx.report({ type: 'EncoderDegraded', status: 'True', reason: 'FellBehind', message: `speed ${sp} for ${seconds}: ${what}${hw}` });
+      } else if (pace.level === 0) {
+        ctx.report({ type: 'EncoderDegraded', status: 'False', reason: 'Recovered', message: `speed ${sp}: back to ${what}` });
+      } else {
+        ctx.report({ type: 'EncoderDegraded', status: 'True', reason: 'SteppingUp', message: `speed ${sp}: trying ${what}${hw}` });
+      }
+    };
+
+    // A step: stop this FFmpeg (it finishes its segment), start one at the new level appending to
+    // the playlist. The device's buffer covers the few seconds without a new segment.
+    const step = async (from: Run): Promise<void> => {
+      from.replaced = true;
+      base = { frame: figures?.frame ?? base.frame, dropped: figures?.droppedFrames ?? base.dropped, duplicated: figures?.duplicatedFrames ?? base.duplicated };
+      samples = [];
+      await from.stop();
+      if (stopping) return settle({ reason: 'stopped', code: null, signal: null, message: 'FFmpeg stopped' });
+      const run = (current = launch(levels[pace.level]!));
+      // An exit is the handle's exit (above); a run that never reports progress is ended here.
+      void started(run).catch(async (err: unknown) => {
+        if (run.replaced || stopping || !(err instanceof PagecastError && err.timedOut)) return;
+        run.replaced = true;
+        await run.stop();
+        log.warn({ err: err.message }, 'FFmpeg failed to restart at a new level');
+        ctx.report({ type: 'EncoderRunning', status: 'False', reason: 'Exited', message: err.message });
+        settle({ reason: 'exited', code: null, signal: null, message: err.message });
+      });
+    };
+
+    const observe = (run: Run, sample: SpeedSample) => {
+      if (run !== current || stepping || stopping) return;
+      samples.push(sample);
+      // Enough for the window and for speedOver() reads in benches.
+      const keep = Math.max(paceOpts.windowMs, 120_000);
+      while (samples.length > 2 && samples[1]!.at <= sample.at - keep) samples.shift();
+      const { state, decision } = judgePace(pace, samples, sample.at, levels.length, paceOpts);
+      pace = state;
+      if (!decision) return;
+      this.reached.set(paceKey, { level: pace.level, stepUpAfterMs: pace.stepUpAfterMs });
+      if (decision.kind === 'floor') {
+        log.warn({ speed: decision.speed, level: describeLevel(levels[pace.level]!) }, 'FFmpeg behind real time at the lowest step');
+        reportPace(decision.speed, 'floor');
+        return;
+      }
+      steps++;
+      log[decision.direction === 'down' ? 'warn' : 'info']({ speed: decision.speed, level: describeLevel(levels[pace.level]!) }, `FFmpeg ${decision.direction === 'down' ? 'behind real time: stepping down' : 'has headroom: stepping up'}`);
+      reportPace(decision.speed, decision.direction);
+      stepping = step(run).finally(() => (stepping = undefined));
+    };
+
+    current = launch(levels[pace.level]!);
+
+    // Servable once the playlist lists enough segments, at least one of them written by this handle.
     const need = this.opts.servableSegments ?? 3;
     const pollMs = this.opts.pollMs ?? 200;
     let markServable: () => void = () => {};
@@ -153,7 +303,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     const poll = async () => {
       while (watching) {
         const pl = readMediaPlaylist(o.dir, playlistName);
-        if (pl && pl.segments.length >= need && pl.segments.some((s) => s.uri.startsWith(runId))) {
+        if (pl && pl.segments.length >= need && pl.segments.some((s) => runIds.has(s.uri.slice(0, s.uri.lastIndexOf('-'))))) {
           markServable();
           ctx.report({ type: 'StreamServable', status: 'True', reason: 'SegmentsReady', message: `${pl.segments.length} segments` });
           return;
@@ -163,22 +313,14 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     };
     void poll();
 
-    // Started = FFmpeg reported progress (it runs and encodes); an early exit is a clear error.
-    const startTimeout = this.opts.startTimeoutMs ?? 15_000;
+    const stop = async () => {
+      stopping = true;
+      await stepping;
+      await current.stop();
+    };
+
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new PagecastError('PROCESS_FAILED', `FFmpeg reported no progress within ${startTimeout} ms: ${lastLines(stderr())}`, { timedOut: true, source: 'ffmpeg' })), startTimeout);
-        const onAbort = () => reject(new PagecastError('ABORTED', 'encoder start aborted'));
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        void progressed.then(resolve);
-        void exited.then((e) => reject(new PagecastError('PROCESS_FAILED', `FFmpeg failed to start: ${e.message}`, { exitCode: e.code, signal: e.signal, source: 'ffmpeg' })));
-        const cleanup = () => {
-          clearTimeout(timer);
-          ctx.signal.removeEventListener('abort', onAbort);
-        };
-        void progressed.then(cleanup, cleanup);
-        void exited.then(cleanup);
-      });
+      await started(current, ctx.signal);
     } catch (err) {
       await stop();
       throw err;
@@ -189,17 +331,34 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       reason: probe.fallbackReason ? 'SoftwareFallback' : 'Started',
       message: probe.fallbackReason ? `${probe.encoder}: ${probe.fallbackReason}` : probe.encoder,
     });
+    reportPace(undefined, 'start');
 
-    const handle: EncoderHandle = {
+    const handle: FfmpegEncoderHandle = {
       encoder: probe.encoder,
       ...(probe.fallbackReason === undefined ? {} : { fallbackReason: probe.fallbackReason }),
       exited,
       stop,
       figures: () => (figures && !Number.isFinite(figures.bitrateKbps) ? { ...figures, bitrateKbps: nz(currentSegmentKbps()) } : figures),
       servable: () => servable,
+      pace: () => ({ level: levels[pace.level]!, index: pace.level, levels, steps, speed: recentSpeed(samples, Date.now(), paceOpts.windowMs) }),
+      speedOver: (ms) => recentSpeed(samples, Date.now(), ms),
     };
     return handle;
   }
+}
+
+/** One FFmpeg process of a handle. */
+interface Run {
+  runId: string;
+  progressed: Promise<void>;
+  exited: Promise<ExitInfo>;
+  /** Stopped for a step (or failed one): its exit is not the handle's. */
+  replaced: boolean;
+  stop(): Promise<void>;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function nz(n: number): number {

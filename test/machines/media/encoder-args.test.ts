@@ -27,6 +27,24 @@ describe('encoderArgs', () => {
     expect(opt(a, '-sc_threshold')).toBe('0');
   });
 
+  it('a step down: a faster preset (ultrafast kept High), a lower rate with the same level and segment-long GOP', () => {
+    const q = PRESETS['1080p'];
+    expect(opt(encoderArgs(q, 'libx264', 'hls', base), '-preset')).toBe('veryfast');
+    expect(encoderArgs(q, 'libx264', 'hls', base)).not.toContain('-x264-params');
+    const fast = encoderArgs(q, 'libx264', 'hls', { ...base, x264Preset: 'ultrafast' });
+    expect(opt(fast, '-preset')).toBe('ultrafast');
+    expect(opt(fast, '-x264-params')).toBe('8x8dct=1'); // else x264 writes Constrained Baseline
+    const slow = encoderArgs(q, 'libx264', 'hls', { ...base, x264Preset: 'ultrafast', fps: 20, append: true });
+    expect(opt(slow, '-framerate')).toBe('20');
+    expect(opt(slow, '-level:v')).toBe('4.0');
+    expect(opt(slow, '-g')).toBe('80');
+    expect(opt(slow, '-keyint_min')).toBe('40');
+    expect(opt(slow, '-force_key_frames')).toBe(keyframeExpr(2, 0, 20));
+    const hw = encoderArgs(q, 'h264_vaapi', 'hls', { ...base, fps: 15 });
+    expect(opt(hw, '-framerate')).toBe('15');
+    expect(hw).not.toContain('-preset');
+  });
+
   it('has the seed window, a sliding live playlist and short first segments by default', () => {
     const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
     expect(opt(a, '-hls_time')).toBe('2');
