@@ -4,7 +4,7 @@
 // When FFmpeg falls behind real time the driver itself restarts it one step down (encoder-pace.ts),
 // the same way, behind the same handle: the machines see one encoder that keeps running.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
@@ -58,6 +58,25 @@ export interface FfmpegEncoderHandle extends EncoderHandle {
 /** Removes a stream's files (teardown). */
 export function removeStreamFiles(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes the segment and init files in `dir` that its media playlist no longer lists. FFmpeg
+ * deletes a segment some time after it leaves the playlist (hls_delete_threshold), but only the
+ * ones its own run saw leave: those a killed or replaced FFmpeg still meant to delete, and the one
+ * it was writing, would stay for ever. Called before a run appends; returns what it removed.
+ */
+export function removeUnlistedSegments(dir: string, playlistName = ENCODER_DEFAULTS.playlistName): string[] {
+  const pl = readMediaPlaylist(dir, playlistName);
+  if (!pl) return [];
+  const listed = new Set(pl.segments.flatMap((s) => (s.map === undefined ? [s.uri] : [s.uri, s.map])));
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!/\.(ts|m4s|mp4)$/.test(name) || listed.has(name)) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** Reads the media playlist in `dir`, or undefined when it is missing or not yet valid. */
@@ -142,6 +161,10 @@ export class FfmpegEncoderDriver implements EncoderDriver {
 
     const launch = (level: PaceLevel): Run => {
       const append = existsSync(join(o.dir, playlistName));
+      if (append) {
+        const removed = removeUnlistedSegments(o.dir, playlistName);
+        if (removed.length > 0) log.debug({ removed: removed.length }, 'removed segments the last FFmpeg left unlisted');
+      }
       const runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
       runIds.add(runId);
       const args = encoderArgs(q, probe.encoder, o.input.mode, {

@@ -72,4 +72,30 @@ describe('FFmpeg encoder on Xvfb', () => {
     expect((await h.exited).reason).toBe('stopped');
     expect(groupMembers(registry.list().find((p) => p.name === 'ffmpeg')?.pgid ?? -1)).toHaveLength(0);
   });
+
+  it('a SIGKILLed FFmpeg restarted on the same directory continues the playlist and leaves none of its files behind', async () => {
+    const dir = join(root, 'restart');
+    const enc = new FfmpegEncoderDriver({ registry, args: { segmentSeconds: 1, initSegmentSeconds: 0.5, listSize: 3, deleteThreshold: 2 } });
+    const first = await enc.start({ display: display.display, input: input('hls'), dir }, ctx());
+    // Past the window, so that segments wait for deletion when it dies.
+    await waitUntil(() => (readMediaPlaylist(dir)?.segments.at(-1)?.sequence ?? 0) >= 7, 30_000, 'eight segments', { intervalMs: 100 });
+    const runOf = (uri: string) => uri.split('_')[0]!;
+    const oldRun = runOf(readMediaPlaylist(dir)!.segments.at(-1)!.uri);
+    const ff = registry.list().find((p) => p.name === 'ffmpeg')!;
+    process.kill(ff.pid, 'SIGKILL');
+    expect((await first.exited).reason).not.toBe('stopped');
+    const lastSeq = readMediaPlaylist(dir)!.segments.at(-1)!.sequence;
+
+    const second = await enc.start({ display: display.display, input: input('hls'), dir }, ctx());
+    // Once the new run has made a full window and its threshold, nothing of the old run is listed
+    // or on disk: FFmpeg deletes what it saw leave the list, the driver what the killed one left.
+    await waitUntil(() => readMediaPlaylist(dir)!.segments.every((s) => runOf(s.uri) !== oldRun) && readMediaPlaylist(dir)!.segments.length === 3, 30_000, 'a window of the new run', { intervalMs: 100 });
+    await waitUntil(() => (readMediaPlaylist(dir)?.segments.at(-1)?.sequence ?? 0) >= lastSeq + 8, 30_000, 'the threshold passed too', { intervalMs: 100 });
+    const pl = readMediaPlaylist(dir)!;
+    expect(pl.segments[0]!.sequence).toBeGreaterThan(lastSeq); // the sequence went on
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files.filter((f) => runOf(f) === oldRun)).toEqual([]);
+    expect(files.length).toBeLessThanOrEqual(3 + 2 + 1);
+    await second.stop();
+  });
 });
