@@ -48,6 +48,8 @@ export interface DisplayDriver {
 /** `exited` settles on page crash, browser disconnect, renderer hang or process exit. */
 export interface BrowserHandle extends Running {
   readonly reloads: number;
+  /** Bytes held by the browser's processes now, where the driver can tell. */
+  memoryBytes?(): number | undefined;
 }
 export interface BrowserDriver {
   start(opts: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle>;
