@@ -66,13 +66,27 @@ export function peakKbps(q: Resolution): number {
   return q.bitrateKbps;
 }
 
-/** Keyframe times as an FFmpeg expression: `n` short ones of `init` s, then one per segment. */
+/**
+ * How many short segments of `init` s a stream starts with: enough to make a whole segment plus
+ * one short one, so that a player starting at the first listed segment (players start a few
+ * target durations behind the live edge, which at the start is the first segment) has the next,
+ * full segment before it needs it. 0 without short segments.
+ */
+export function rampSegments(segment: number, init: number): number {
+  return init > 0 && init < segment ? Math.ceil((segment + init) / init - 1e-9) : 0;
+}
+
+/**
+ * Keyframe times as an FFmpeg expression: the ramp's short segments (so the stream is servable
+ * early, with no stall when it starts), then one per segment.
+ */
 export function keyframeExpr(segment: number, init: number, fps: number): string {
   // Half a frame of tolerance: captured timestamps jitter around the boundary.
   const eps = round(0.5 / fps);
-  if (init <= 0 || init >= segment) return `expr:gte(t,n_forced*${segment}-${eps})`;
-  const n = Math.round(segment / init);
-  return `expr:if(lt(n_forced,${n}),gte(t,n_forced*${init}-${eps}),gte(t,(n_forced-${n - 1})*${segment}-${eps}))`;
+  const n = rampSegments(segment, init);
+  if (n === 0) return `expr:gte(t,n_forced*${segment}-${eps})`;
+  const ramp = round(n * init);
+  return `expr:if(lt(n_forced,${n}),gte(t,n_forced*${init}-${eps}),gte(t,${ramp}+(n_forced-${n})*${segment}-${eps}))`;
 }
 
 /** Adaptive mode's frame selector: the first frame, any frame that differs from the one before, and one per floor slot. */

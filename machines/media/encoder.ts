@@ -11,7 +11,7 @@ import { PagecastError } from '../errors.js';
 import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
-import { encoderArgs, peakKbps, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
+import { encoderArgs, peakKbps, rampSegments, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
 import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
 import { ProgressParser } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
@@ -312,7 +312,9 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     current = launch(levels[pace.level]!);
 
     // Servable once the playlist lists enough segments, at least one of them written by this handle.
-    const need = this.opts.servableSegments ?? 3;
+    // And the whole ramp of short segments: a player starting at the first never waits for the next.
+    const ramp = rampSegments(this.opts.args?.segmentSeconds ?? ENCODER_DEFAULTS.segmentSeconds, this.opts.args?.initSegmentSeconds ?? ENCODER_DEFAULTS.initSegmentSeconds);
+    const need = Math.min(Math.max(this.opts.servableSegments ?? 3, ramp), this.opts.args?.listSize ?? ENCODER_DEFAULTS.listSize);
     const pollMs = this.opts.pollMs ?? 200;
     let markServable: () => void = () => {};
     let failServable: (e: Error) => void = () => {};

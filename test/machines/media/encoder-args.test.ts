@@ -123,8 +123,9 @@ describe('keyframeExpr', () => {
     }
     return out;
   }
-  it('puts four 0.5 s keyframes first, then one every 2 s', () => {
-    expect(keyTimes(keyframeExpr(2, 0.5, 30), 30, 9)).toEqual([0, 0.5, 1, 1.5, 2, 4, 6, 8]);
+  it('puts 0.5 s keyframes first until 2.5 s, then one every 2 s', () => {
+    // Short ones until 2.5 s (a full segment and a short one: the start cushion), then every 2 s.
+    expect(keyTimes(keyframeExpr(2, 0.5, 30), 30, 9)).toEqual([0, 0.5, 1, 1.5, 2, 2.5, 4.5, 6.5, 8.5]);
   });
   it('without init segments puts one every segment', () => {
     expect(keyTimes(keyframeExpr(2, 0, 15), 15, 7)).toEqual([0, 2, 4, 6]);
