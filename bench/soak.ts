@@ -117,9 +117,19 @@ async function main(): Promise<number> {
   });
   let readyAt = 0;
   let finishing = false;
-  const restart = async () => {
+  /** Stops the controller with `sig` (if given) and starts it again; resolves once it is ready. */
+  const restart = async (sig?: 'SIGTERM' | 'SIGKILL') => {
     restarting = true;
     try {
+      if (sig) {
+        const { ms } = await controller.signal(sig);
+        if (sig === 'SIGTERM' && ms > 30_000) violation(`SIGTERM took ${ms} ms`);
+        if (sig === 'SIGTERM') {
+          // A graceful stop leaves nothing running.
+          const left = await leftovers();
+          if (left.length) violation(`after SIGTERM: ${left.map((p) => `${p.comm} ${p.pid}`).join(', ')} still running`);
+        }
+      }
       controller.start();
       await controller.ready();
       readyAt = Date.now();
@@ -293,24 +303,7 @@ async function main(): Promise<number> {
     controller,
     model,
     streamDevices,
-    async restartController(sig) {
-      restarting = true;
-      try {
-        const { ms } = await controller.signal(sig);
-        if (sig === 'SIGTERM' && ms > 30_000) violation(`SIGTERM took ${ms} ms`);
-        if (sig === 'SIGTERM') {
-          // A graceful stop leaves nothing running.
-          const left = await leftovers();
-          if (left.length) violation(`after SIGTERM: ${left.map((p) => `${p.comm} ${p.pid}`).join(', ')} still running`);
-        }
-        controller.start();
-        await controller.ready();
-        readyAt = Date.now();
-        startSegment();
-      } finally {
-        restarting = false;
-      }
-    },
+    restartController: restart,
     violation,
     settled: (i) => !faults.some((f) => f.devices.includes(i) && f.recoveredAt === undefined),
   };
@@ -320,10 +313,7 @@ async function main(): Promise<number> {
   try {
     // ── warm up: everything playing ───────────────────────────────────────────────────────
     const tStart = Date.now();
-    controller.start();
-    await controller.ready();
-    readyAt = Date.now();
-    startSegment();
+    await restart();
     while (!devices.every((_, i) => deviceOk(i, Date.now()))) {
       if (Date.now() - tStart > 240_000) throw new Error('the specs did not all play within 240 s of the start');
       await sleep(500);
