@@ -326,6 +326,7 @@ async function main(): Promise<number> {
     // ── faults ────────────────────────────────────────────────────────────────────────────
     const pending: Promise<void>[] = [];
     let next = t0 + between(rand, 15_000, 30_000);
+    let deferred = 0;
     while (next < deadline) {
       await sleep(Math.max(0, next - Date.now()));
       if (restarting) await waitFor(() => !restarting, 180_000);
@@ -353,7 +354,13 @@ async function main(): Promise<number> {
           ),
         );
       }
-      next += between(rand, 15_000, 30_000);
+      // The next fault 15–30 s after this one; when every target was still recovering from an
+      // earlier fault, another try in 2 s (a fault on a recovering TV would measure both at once).
+      if (injected) next = Date.now() + between(rand, 15_000, 30_000);
+      else {
+        deferred++;
+        next = Date.now() + 2000;
+      }
     }
     // ── drain: every window ends, everything recovers ─────────────────────────────────────
     await sleep(Math.max(0, deadline - Date.now()));
@@ -444,6 +451,7 @@ async function main(): Promise<number> {
         streamDirMaxSegments: streamDirMax,
         stateSlopeMBPerHour: round(stateSlope),
         violations: violations.length,
+        deferredTries: deferred,
       }),
     );
   } catch (err) {
