@@ -39,25 +39,48 @@ function kindOf(comm: string, cmdline: string): Kind | undefined {
   return undefined;
 }
 
-/** Every live process with PAGECAST_OWNER in its environment (zombies left out). */
+/**
+ * Every live pipeline process pagecast started (zombies left out): those with PAGECAST_OWNER in
+ * their environment, and their descendants — Chromium starts its zygote, and so its renderers,
+ * with a cleaned environment, so they inherit the owner of the nearest ancestor that has one.
+ */
 export function pipelineProcesses(): Proc[] {
-  const out: Proc[] = [];
+  const all = new Map<number, { ppid: number; comm: string; state: string; owner?: string }>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const pid = Number(e);
+    const st = stat(pid);
+    if (!st) continue;
+    let owner: string | undefined;
     try {
-      const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      const m = /(?:^|\0)PAGECAST_OWNER=([^\0]*)/.exec(env);
-      if (!m) continue;
-      const st = stat(pid);
-      if (!st || st.state === 'Z') continue;
+      owner = /(?:^|\0)PAGECAST_OWNER=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
+    } catch {
+      // gone, or not readable
+    }
+    all.set(pid, { ...st, owner });
+  }
+  const ownerOf = (pid: number): string | undefined => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      const e = all.get(p);
+      if (!e) return undefined;
+      if (e.owner !== undefined) return e.owner;
+      p = e.ppid;
+    }
+    return undefined;
+  };
+  const out: Proc[] = [];
+  for (const [pid, e] of all) {
+    if (e.state === 'Z') continue;
+    const owner = ownerOf(pid);
+    if (owner === undefined) continue;
+    try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const kind = kindOf(st.comm, cmdline);
+      const kind = kindOf(e.comm, cmdline);
       if (!kind) continue;
       const rss = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
-      out.push({ pid, ppid: st.ppid, comm: st.comm, kind, owner: m[1]!, rssBytes: rss, cmdline });
+      out.push({ pid, ppid: e.ppid, comm: e.comm, kind, owner, rssBytes: rss, cmdline });
     } catch {
-      // gone meanwhile, or not readable
+      // gone meanwhile
     }
   }
   return out;
