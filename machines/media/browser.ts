@@ -111,13 +111,16 @@ function findChildByMarker(marker: string): number | undefined {
 }
 
 const PROFILE_PREFIX = 'pagecast-profile-';
+/** Chromium's own TMPDIR (its singleton socket), one per start, in the system temp directory. */
+export const CHROMIUM_TMP_PREFIX = 'pc-chromium-';
 
 /**
- * The prefix of a profile made by this process: its pid and start time name the owner, so that a
- * later start can tell the profiles of a run that died from those of a live controller.
+ * The prefix of a profile (or, with CHROMIUM_TMP_PREFIX, a Chromium temp directory) made by this
+ * process: its pid and start time name the owner, so that a later start can tell what a run that
+ * died left from what a live controller uses.
  */
-export function ownedProfilePrefix(): string {
-  return `${PROFILE_PREFIX}${process.pid}-${processStartTime(process.pid) ?? 0}-`;
+export function ownedProfilePrefix(prefix = PROFILE_PREFIX): string {
+  return `${prefix}${process.pid}-${processStartTime(process.pid) ?? 0}-`;
 }
 
 /** The pid in Chromium's SingletonLock (a symlink to `<hostname>-<pid>`), when it is this host's. */
@@ -136,7 +139,9 @@ async function profileLockPid(dir: string): Promise<number | undefined> {
  * Profiles of older versions (no owner in the name) go once unlocked and a minute old. Chromium
  * writes hundreds of MB there over a day; a run that dies leaves its profile behind.
  */
-export async function removeStaleProfiles(root: string, opts: { now?: number } = {}): Promise<string[]> {
+export async function removeStaleProfiles(root: string, opts: { now?: number; prefix?: string } = {}): Promise<string[]> {
+  const prefix = opts.prefix ?? PROFILE_PREFIX;
+  const ownerName = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')}(\\d+)-(\\d+)-`);
   let names: string[];
   try {
     names = await readdir(root);
@@ -145,12 +150,12 @@ export async function removeStaleProfiles(root: string, opts: { now?: number } =
   }
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(PROFILE_PREFIX)) continue;
+    if (!name.startsWith(prefix)) continue;
     const dir = join(root, name);
     try {
       const st = await lstat(dir);
       if (!st.isDirectory()) continue;
-      const owner = /^pagecast-profile-(\d+)-(\d+)-/.exec(name);
+      const owner = ownerName.exec(name);
       if (owner) {
         const start = processStartTime(Number(owner[1]));
         if (start !== undefined && start === Number(owner[2])) continue; // its controller runs
@@ -205,8 +210,10 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     const { width, height } = o.input.quality;
     const b = o.input.browser;
     const profileRoot = this.opts.profileRoot ?? tmpdir();
-    this.staleProfilesRemoved ??= removeStaleProfiles(profileRoot).then((removed) => {
-      if (removed.length > 0) log.info({ removed }, 'removed Chromium profiles of runs that died');
+    // Chromium's temp directories of runs that died go with their profiles.
+    this.staleProfilesRemoved ??= Promise.all([removeStaleProfiles(profileRoot), removeStaleProfiles(tmpdir(), { prefix: CHROMIUM_TMP_PREFIX })]).then((lists) => {
+      const removed = lists.flat();
+      if (removed.length > 0) log.info({ removed }, 'removed Chromium profiles and temp directories of runs that died');
       return removed;
     });
     await this.staleProfilesRemoved;
@@ -254,7 +261,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         profile: mkdtempSync(join(profileRoot, ownedProfilePrefix())),
         // Chromium's single-instance socket goes in TMPDIR and outlives a killed Chromium: give each
         // browser its own, short (a Unix socket path has at most 107 bytes), removed with the profile.
-        chromiumTmp: mkdtempSync(join(tmpdir(), 'pc-chromium-')),
+        chromiumTmp: mkdtempSync(join(tmpdir(), ownedProfilePrefix(CHROMIUM_TMP_PREFIX))),
         closing: false,
       };
       try {

@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ownedProfilePrefix, removeStaleProfiles } from '../../../machines/media/browser.js';
+import { CHROMIUM_TMP_PREFIX, ownedProfilePrefix, removeStaleProfiles } from '../../../machines/media/browser.js';
 import { processStartTime } from '../../../machines/processes/registry.js';
 import { childProcesses, waitUntil } from '../../helpers.js';
 
@@ -69,6 +69,21 @@ describe('removeStaleProfiles', () => {
     await Promise.all([owner.process, chromium.process]);
     expect((await removeStaleProfiles(root)).sort()).toEqual([p.liveOwner, p.deadOwnerLiveLock, p.legacyOldLocked].sort());
     expect(readdirSync(root).filter((n) => n.startsWith('pagecast-profile-') && n !== 'pagecast-profile-not-a-dir').sort()).toEqual([ours.slice(root.length + 1), 'pagecast-profile-gggggg'].sort());
+  });
+
+  it('removes the Chromium temp directories (singleton sockets) a run that died left in the temp directory, not a live one\'s', async () => {
+    const root = join(tmp, 'tmpdirs');
+    mkdirSync(root);
+    const owner = await liveChild();
+    const dead = execa('true');
+    await dead;
+    const ours = mkdtempSync(join(root, ownedProfilePrefix(CHROMIUM_TMP_PREFIX)));
+    const deadOwner = profile(root, `pc-chromium-${dead.pid!}-12345-aaaaaa`);
+    const liveOwner = profile(root, `pc-chromium-${owner.pid}-${processStartTime(owner.pid)}-bbbbbb`);
+    const legacyOld = profile(root, 'pc-chromium-cccccc', { ageMs: 120_000 });
+    const profileOfDead = profile(root, `pagecast-profile-${dead.pid!}-12345-dddddd`); // not this sweep's
+    expect((await removeStaleProfiles(root, { prefix: CHROMIUM_TMP_PREFIX })).sort()).toEqual([deadOwner, legacyOld].sort());
+    expect(readdirSync(root).sort()).toEqual([ours, liveOwner, profileOfDead].map((d) => d.slice(root.length + 1)).sort());
   });
 
   it('is quiet about a root that does not exist', async () => {
