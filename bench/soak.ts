@@ -12,7 +12,7 @@
 // play file. Exits non-zero when an invariant breaks. Ends with one JSON line.
 //
 //   npm run bench:soak -- --minutes 60 [--seed 42] [--keep]
-import { mkdtempSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,9 @@ import { FAULTS, type FaultKind, type Soak } from './soak/faults.js';
 import { Model } from './soak/model.js';
 import { covered, merge, pooledSlopePerHour, seededRandom, between, weighted, type Interval, type Sample } from './soak/stats.js';
 import { descendsFrom, diskUsage, pipelineProcesses, processFigures } from './soak/procs.js';
-import { ControllerProcess, PageServer, SPECS, SpecDir, removeTree, specText, startDevices } from './soak/world.js';
+import { ControllerProcess, PageServer, SPECS, SpecDir, specText, startDevices } from './soak/world.js';
+import { ENCODER_DEFAULTS } from '../machines/media/encoder-args.js';
+import { PLAY_CHECKPOINT_MS } from '../controller/status/play-log.js';
 import { readPlayIntervals } from './soak/play-file.js';
 
 const { values } = parseArgs({
@@ -38,8 +40,8 @@ if (!(MINUTES > 0) || !Number.isInteger(SEED)) {
   process.exit(2);
 }
 
-/** hls_list_size 20 + hls_delete_threshold 5, and the segment being written. */
-const MAX_SEGMENTS = 20 + 5 + 1;
+/** The playlist window, the delete threshold, and the segment being written. */
+const MAX_SEGMENTS = ENCODER_DEFAULTS.listSize + ENCODER_DEFAULTS.deleteThreshold + 1;
 /** A process outliving its controller this long after the next one is up is an orphan. */
 const ORPHAN_GRACE_MS = 20_000;
 /** More processes of a kind than the streams need, for longer than this, is an excess. */
@@ -50,8 +52,6 @@ const ADVANCE_LOOKBACK_MS = 4_000;
 /** A fault is over once its devices have been as expected this long without a break: a TV
  *  playing from its buffer while the stream behind it restarts has not recovered yet. */
 const STABLE_MS = 15_000;
-/** How often the proof-of-play file checkpoints an open interval. */
-const CHECKPOINT_MS = 60_000;
 
 interface FaultRecord {
   kind: string;
@@ -111,7 +111,7 @@ async function main(): Promise<number> {
       },
       onStrayOutput: (line) => {
         if (++strayLines <= 20) console.log(`  controller stderr: ${line.slice(0, 300)}`);
-        if (/Unhandled|uncaught|^\s*at |Error:/i.test(line) && /Unhandled|uncaught|Error:/i.test(line)) unhandled++;
+        if (/Unhandled|uncaught|Error:/i.test(line)) unhandled++;
       },
     },
   });
@@ -161,7 +161,6 @@ async function main(): Promise<number> {
   // Per device: the seconds counted for the play ratio, with the spec that should play.
   const counted: Array<Array<{ t: number; spec: string; advancing: boolean }>> = devices.map(() => []);
   let t0 = 0;
-  let t0Run = 0;
 
   const advancing = (i: number, now: number): boolean => {
     const h = frames[i]!;
@@ -320,7 +319,6 @@ async function main(): Promise<number> {
     }
     console.log(`soak: seed ${SEED}, ${MINUTES} min; all ${SPECS.length} specs playing after ${Date.now() - tStart} ms; log ${logFile}`);
     t0 = Date.now();
-    t0Run = t0;
     const deadline = t0 + MINUTES * 60_000;
 
     // ── faults ────────────────────────────────────────────────────────────────────────────
@@ -398,7 +396,7 @@ async function main(): Promise<number> {
     // A SIGKILLed controller's last interval ends at its last checkpoint (at most a minute before):
     // those seconds are left out of the comparison, on both sides.
     const kills = faults.filter((f) => f.kind === 'controller-sigkill').map((f) => f.injectedAt);
-    const checkable = all.filter((c) => !kills.some((k) => c.t <= k && c.t > k - CHECKPOINT_MS - 5000));
+    const checkable = all.filter((c) => !kills.some((k) => c.t <= k && c.t > k - PLAY_CHECKPOINT_MS - 5000));
     const inFile = checkable.filter((c) => covered(bySpec.get(c.spec) ?? [], c.t - 500, c.t + 500) > 0).length;
     const playRatio = checkable.length ? inFile / checkable.length : Number.NaN;
     const devicesOnCheckable = checkable.length ? checkable.filter((c) => c.advancing).length / checkable.length : Number.NaN;
@@ -425,7 +423,7 @@ async function main(): Promise<number> {
       });
       if (runs.length) console.log(`  ${devices[i]!.name} not advancing at ${runs.slice(0, 30).join(', ')}${runs.length > 30 ? ' …' : ''}`);
     });
-    console.log(`faults: ${faults.length} in ${((tEnd - t0Run) / 60_000).toFixed(1)} min; by kind ${JSON.stringify(byKind)}`);
+    console.log(`faults: ${faults.length} in ${((tEnd - t0) / 60_000).toFixed(1)} min; by kind ${JSON.stringify(byKind)}`);
     console.log(`worst recovery (ms after the window): ${JSON.stringify(worst)}`);
     console.log(`play ratio outside fault windows: devices ${ratio(playRatioDevices)}, proof-of-play file ${ratio(playRatio)} (${all.length} device-seconds)`);
     console.log(`controller: RSS ${rssSlope.toFixed(2)} MB/h, descriptors ${fdSlope.toFixed(2)}/h over ${controller.starts} lifetimes; state dir (without streams, profiles) ${stateSlope.toFixed(2)} MB/h`);
@@ -466,7 +464,7 @@ async function main(): Promise<number> {
     await pages.stop();
     if (violations.length) console.log(`violations:\n  ${violations.join('\n  ')}`);
     if (values.keep || exitCode !== 0) console.log(`kept ${root} (controller log: ${logFile})`);
-    else removeTree(root);
+    else rmSync(root, { recursive: true, force: true });
   }
   return exitCode;
 

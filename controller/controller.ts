@@ -6,6 +6,7 @@
 import { describeDevice, deviceKeyOf } from '../specs/identity.js';
 import type { Components, StreamFetchStats } from '../machines/components.js';
 import type { Logger } from '../machines/log.js';
+import type { Role } from '../machines/spec-machine.js';
 import { RepeatedWarning } from '../machines/repeated-warning.js';
 import type { DesiredSpec } from './reconcile/plan.js';
 import { WorkQueue } from './reconcile/queue.js';
@@ -50,6 +51,8 @@ export interface ControllerOptions {
 
 type CastSnapshot = Parameters<typeof buildStatus>[0]['cast$'];
 
+/** Why a spec is not meant to play, by the reconciler's assignment (proof of play). */
+const NOT_PLAYING: Partial<Record<Role, PlayObservation['off']>> = { suspended: 'Suspended', scheduled: 'Scheduled', preempted: 'Preempted', conflict: 'Preempted' };
 
 export class Controller implements ControlPlane {
   private readonly log: Logger;
@@ -298,17 +301,7 @@ export class Controller implements ControlPlane {
     const cast$ = spec$?.children.cast?.getSnapshot() as CastSnapshot;
     const phase = phaseOf(spec$, cast$);
     const role = spec$?.context.assignment.role;
-    const off: PlayObservation['off'] = !g
-      ? 'SpecRemoved'
-      : this.isSuspended(name, g) || role === 'suspended'
-        ? 'Suspended'
-        : role === 'scheduled'
-          ? 'Scheduled'
-          : role === 'preempted' || role === 'conflict'
-            ? 'Preempted'
-            : (phase as string) === 'Parked'
-              ? 'Parked'
-              : undefined;
+    const off: PlayObservation['off'] = !g ? 'SpecRemoved' : this.isSuspended(name, g) ? 'Suspended' : ((role && NOT_PLAYING[role]) ?? (phase === 'Parked' ? 'Parked' : undefined));
     const c = cast$?.context;
     const streamId = c?.lease.streamId;
     let lastSegmentAt: number | undefined;

@@ -1,5 +1,6 @@
 // Pure arithmetic for the soak: a seeded random source, the pooled least-squares slope of samples
 // taken over several controller lifetimes, and interval bookkeeping for the play ratio.
+import { mergeIntervals, type Interval } from '../../specs/schedule.js';
 
 /** mulberry32: a small seeded generator; the same seed draws the same fault schedule. */
 export function seededRandom(seed: number): () => number {
@@ -51,21 +52,11 @@ export function pooledSlopePerHour(segments: ReadonlyArray<ReadonlyArray<Sample>
   return den > 0 ? (num / den) * 3600 : 0;
 }
 
-export interface Interval {
-  start: number;
-  end: number;
-}
+export type { Interval };
 
-/** Merges overlapping intervals (ms), sorted. */
+/** Merges overlapping intervals (ms), sorted; empty ones dropped. */
 export function merge(intervals: ReadonlyArray<Interval>): Interval[] {
-  const sorted = [...intervals].filter((i) => i.end > i.start).sort((a, b) => a.start - b.start);
-  const out: Interval[] = [];
-  for (const i of sorted) {
-    const last = out[out.length - 1];
-    if (last && i.start <= last.end) last.end = Math.max(last.end, i.end);
-    else out.push({ ...i });
-  }
-  return out;
+  return mergeIntervals(intervals.filter((i) => i.end > i.start));
 }
 
 /** How much of [from, to) the (merged) intervals cover, in ms. */

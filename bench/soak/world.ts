@@ -298,7 +298,3 @@ export class ControllerProcess {
     this.log.end();
   }
 }
-
-export function removeTree(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-}

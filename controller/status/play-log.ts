@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
+import { mergeIntervals } from '../../specs/schedule.js';
 
 export const PLAY_LOG = 'play.jsonl';
 /** A checkpoint `open` line this often while an interval lasts: a kill loses at most this much. */
@@ -438,23 +439,14 @@ export function playReport(intervals: readonly PlayInterval[], window: { since: 
   const rows: PlayReportRow[] = [];
   for (const list of pairs.values()) {
     list.sort((a, b) => a.start - b.start);
-    let played = 0;
-    let curStart = -Infinity;
-    let curEnd = -Infinity;
+    const clipped = list.map((iv) => ({ start: Math.max(iv.start, since), end: Math.min(iv.end, until) })).filter((iv) => iv.end > iv.start);
+    const played = mergeIntervals(clipped).reduce((sum, iv) => sum + iv.end - iv.start, 0);
     const interruptions: Record<string, number> = {};
     let playing = false;
     for (const iv of list) {
-      const s = Math.max(iv.start, since);
-      const e = Math.min(iv.end, until);
-      if (s > curEnd) {
-        if (curEnd > curStart) played += curEnd - curStart;
-        curStart = s;
-        curEnd = e;
-      } else curEnd = Math.max(curEnd, e);
       if (iv.reason === undefined) playing = true;
       else if (iv.end <= until) interruptions[iv.reason] = (interruptions[iv.reason] ?? 0) + 1;
     }
-    if (curEnd > curStart) played += curEnd - curStart;
     rows.push({
       spec: list[0]!.spec,
       device: list[0]!.device,
