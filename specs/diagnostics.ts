@@ -5,7 +5,8 @@ import type { z } from 'zod';
 import { escapeControl } from './escape.js';
 import { deviceKeyOf } from './identity.js';
 import { stableJson } from './hash.js';
-import { activeIntervals, firstOverlap, schedulesOverlap } from './schedule.js';
+import { firstOverlap } from './schedule.js';
+import { specIntervals, specScheduleKey } from './rotation.js';
 import type { CastSpec, DeviceRef } from './schema.js';
 
 export interface Diagnostic {
@@ -179,6 +180,11 @@ export function issuesToProblems(
       }
       continue;
     }
+    if (issue.code === 'invalid_type' && issue.expected === 'never') {
+      // A field the schema names only to refuse it (a page's maxMemory): at its key, like an unknown one.
+      out.push({ path, message: issue.message, unknownKey: true });
+      continue;
+    }
     if (issue.code === 'invalid_key') {
       out.push({ path, message: issue.issues[0]?.message ?? 'invalid key', unknownKey: true });
       continue;
@@ -302,7 +308,8 @@ export const place = (s: { file: string; line: number; column: number }): string
 const MAX_PAIR_CHECKS = 400;
 
 /**
- * Warnings for specs that name one device at equal priority with windows that overlap: at run
+ * Warnings for specs that name one device at equal priority with windows that overlap (a pages
+ * spec whose every page has windows is on only while one of them is): at run
  * time the one already playing keeps the device and the other reports DeviceConflict. A pair (or
  * a trio) is reported on each spec; a larger group once, on its first member, with a count.
  */
@@ -335,7 +342,7 @@ export function validateConflicts(specs: ReadonlyArray<LoadedSpec>, opts: { now?
           const a = group[i]!;
           const b = group[j]!;
           if (a.spec.metadata.name === b.spec.metadata.name) continue; // checkNames reports that
-          const overlap = schedulesOverlap(a.spec.spec.schedule, b.spec.spec.schedule, from, to);
+          const overlap = firstOverlap(specIntervals(a.spec.spec, from, to), specIntervals(b.spec.spec, from, to), from, to);
           if (!overlap) continue;
           for (const [self, other] of [[a, b], [b, a]] as const) {
             out.push(warn(self, `device ${describeDevice(self.spec.spec.device)} is also used by ${other.spec.metadata.name} (${other.file}:${other.line}:${other.column}) at the same priority ${self.spec.spec.priority}, with overlapping windows (first at ${at(overlap.start)}); give one a higher priority`));
@@ -365,14 +372,14 @@ export function validateConflicts(specs: ReadonlyArray<LoadedSpec>, opts: { now?
 function groupOverlaps(group: LoadedSpec[], from: number, to: number): { members: LoadedSpec[]; firstAt: number; complete: boolean } {
   const classes = new Map<string, LoadedSpec[]>();
   for (const s of group) {
-    const key = stableJson(s.spec.spec.schedule ?? null);
+    const key = stableJson(specScheduleKey(s.spec.spec) ?? null);
     const c = classes.get(key);
     if (c) c.push(s);
     else classes.set(key, [s]);
   }
   const list = [...classes.values()];
   // Each schedule's active time over the horizon, computed once per class.
-  const active = list.map((c) => activeIntervals(c[0]!.spec.spec.schedule, from, to));
+  const active = list.map((c) => specIntervals(c[0]!.spec.spec, from, to));
   const hit = new Set<number>();
   let firstAt = Infinity;
   // Two specs with one schedule overlap wherever that schedule is on.

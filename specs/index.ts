@@ -7,6 +7,7 @@ export * from './diagnostics.js';
 export * from './resolve.js';
 export * from './json-schema.js';
 export * from './schedule.js';
+export * from './rotation.js';
 export * from './identity.js';
 export * from './hash.js';
 export * from './escape.js';

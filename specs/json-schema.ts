@@ -30,10 +30,33 @@ function foldApplies(node: unknown): void {
   for (const v of Object.values(obj)) foldApplies(v);
 }
 
+/**
+ * Fields the zod schema names only to refuse them with a message saying where they go (a page's
+ * `maxMemory`, a page's `timezone`) come out as `{not: {}}`; editors would offer them for
+ * completion, so they are left out: `additionalProperties: false` refuses them all the same.
+ */
+function dropRefused(node: unknown): void {
+  if (Array.isArray(node)) {
+    node.forEach(dropRefused);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  const obj = node as Record<string, unknown>;
+  const props = obj.properties as Record<string, Record<string, unknown>> | undefined;
+  if (props && typeof props === 'object') {
+    for (const [k, v] of Object.entries(props)) {
+      const refused = Object.keys(v).length === 1 && v.not !== null && typeof v.not === 'object' && Object.keys(v.not as object).length === 0;
+      if (refused) delete props[k];
+    }
+  }
+  for (const v of Object.values(obj)) dropRefused(v);
+}
+
 /** The CastSpec JSON Schema (draft-07, which the YAML language server supports fully). */
 export function castSpecJsonSchema(): Record<string, unknown> {
   const generated = z.toJSONSchema(CastSpecSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
   foldApplies(generated);
+  dropRefused(generated);
   const { $schema, ...rest } = generated;
   return {
     $schema,

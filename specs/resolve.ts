@@ -2,7 +2,7 @@
 // The values may be secrets: no error message ever contains them, only where they came from.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { CastSpec } from './schema.js';
+import type { CastSpec, Page, UrlFrom } from './schema.js';
 
 /** What went wrong, with the field it belongs to (a Diagnostic without the file position). */
 export interface ResolveError {
@@ -45,22 +45,33 @@ async function readSmall(path: string): Promise<{ text: string } | { reason: str
 
 /** The page URL: `url` as written, or read from `urlFrom` (an env variable or a file beside the spec). */
 export async function resolveUrl(spec: CastSpec, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ url: string }>> {
-  const body = spec.spec;
-  if (body.url !== undefined) return { url: body.url };
-  const from = body.urlFrom;
-  if (!from) return { error: { path: 'spec.url', message: 'expected url or urlFrom' } };
+  return urlOf(spec.spec, 'spec', specFile, env);
+}
+
+/** `url`, or `urlFrom` read, of the spec or of one page; `at` is its path (`spec`, `spec.pages[1]`). */
+async function urlOf(
+  owner: { url?: string | undefined; urlFrom?: UrlFrom | undefined },
+  at: string,
+  specFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Resolved<{ url: string }>> {
+  if (owner.url !== undefined) return { url: owner.url };
+  const from = owner.urlFrom;
+  if (!from) return { error: { path: `${at}.url`, message: at === 'spec' ? 'expected url, urlFrom or pages' : 'expected url or urlFrom' } };
   if ('env' in from) {
+    const path = `${at}.urlFrom.env`;
     const value = env[from.env]?.trim();
-    if (value === undefined) return { error: { path: 'spec.urlFrom.env', message: `environment variable ${from.env} is not set` } };
-    if (value === '') return { error: { path: 'spec.urlFrom.env', message: `environment variable ${from.env} is empty` } };
-    if (!checkUrl(value)) return { error: { path: 'spec.urlFrom.env', message: `environment variable ${from.env} does not hold an http, https or file URL` } };
+    if (value === undefined) return { error: { path, message: `environment variable ${from.env} is not set` } };
+    if (value === '') return { error: { path, message: `environment variable ${from.env} is empty` } };
+    if (!checkUrl(value)) return { error: { path, message: `environment variable ${from.env} does not hold an http, https or file URL` } };
     return { url: value };
   }
+  const path = `${at}.urlFrom.file`;
   const read = await readSmall(relativeToSpec(specFile, from.file));
-  if ('reason' in read) return { error: { path: 'spec.urlFrom.file', message: `${from.file} ${read.reason}` } };
+  if ('reason' in read) return { error: { path, message: `${from.file} ${read.reason}` } };
   const value = read.text.trim();
-  if (value === '') return { error: { path: 'spec.urlFrom.file', message: `${from.file} is empty` } };
-  if (!checkUrl(value)) return { error: { path: 'spec.urlFrom.file', message: `${from.file} does not hold an http, https or file URL` } };
+  if (value === '') return { error: { path, message: `${from.file} is empty` } };
+  if (!checkUrl(value)) return { error: { path, message: `${from.file} does not hold an http, https or file URL` } };
   return { url: value };
 }
 
@@ -69,24 +80,65 @@ export async function resolveUrl(spec: CastSpec, specFile: string, env: NodeJS.P
  * state (a JSON object). Undefined when the spec has none.
  */
 export async function resolveStorageState(spec: CastSpec, specFile: string): Promise<Resolved<{ path: string | undefined }>> {
-  const rel = spec.spec.browser.storageState;
+  return storageStateOf(spec.spec.browser.storageState, 'spec.browser.storageState', specFile);
+}
+
+async function storageStateOf(rel: string | undefined, path: string, specFile: string): Promise<Resolved<{ path: string | undefined }>> {
   if (rel === undefined) return { path: undefined };
   const abs = relativeToSpec(specFile, rel);
   const read = await readSmall(abs);
-  if ('reason' in read) return { error: { path: 'spec.browser.storageState', message: `${rel} ${read.reason}` } };
+  if ('reason' in read) return { error: { path, message: `${rel} ${read.reason}` } };
   let parsed: unknown;
   try {
     parsed = JSON.parse(read.text);
   } catch {
     // JSON.parse's message quotes the text: it must not reach a log.
-    return { error: { path: 'spec.browser.storageState', message: `${rel} is not valid JSON` } };
+    return { error: { path, message: `${rel} is not valid JSON` } };
   }
   const state = parsed as { cookies?: unknown; origins?: unknown } | null;
   if (!state || typeof state !== 'object' || Array.isArray(state)) {
-    return { error: { path: 'spec.browser.storageState', message: `${rel} is not a storage state (expected a JSON object with cookies and origins)` } };
+    return { error: { path, message: `${rel} is not a storage state (expected a JSON object with cookies and origins)` } };
   }
   if ((state.cookies !== undefined && !Array.isArray(state.cookies)) || (state.origins !== undefined && !Array.isArray(state.origins))) {
-    return { error: { path: 'spec.browser.storageState', message: `${rel} is not a storage state (cookies and origins must be lists)` } };
+    return { error: { path, message: `${rel} is not a storage state (cookies and origins must be lists)` } };
   }
   return { path: abs };
+}
+
+/**
+ * Each page's `url` read (urlFrom) and its `browser.storageState` made absolute, in order; the
+ * first problem, naming the page (`spec.pages[1].urlFrom.env`). Undefined for a url spec.
+ */
+export async function resolvePages(spec: CastSpec, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ pages: Page[] | undefined }>> {
+  const pages = spec.spec.pages;
+  if (!pages) return { pages: undefined };
+  const out: Page[] = [];
+  for (const [i, page] of pages.entries()) {
+    const at = `spec.pages[${i}]`;
+    const url = await urlOf(page, at, specFile, env);
+    if (url.error) return { error: url.error };
+    const storage = await storageStateOf(page.browser?.storageState, `${at}.browser.storageState`, specFile);
+    if (storage.error) return { error: storage.error };
+    out.push({ ...page, url: url.url, ...(page.browser && { browser: { ...page.browser, storageState: storage.path } }) });
+  }
+  return { pages: out };
+}
+
+/**
+ * The spec with everything that points elsewhere resolved: `url` (or every page's), and every
+ * `storageState` absolute and checked. The first problem otherwise, with its field path.
+ */
+export async function resolveSpec(spec: CastSpec, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ spec: CastSpec }>> {
+  const body = spec.spec;
+  const storage = await resolveStorageState(spec, specFile);
+  if (body.pages) {
+    const pages = await resolvePages(spec, specFile, env);
+    if (pages.error) return { error: pages.error };
+    if (storage.error) return { error: storage.error };
+    return { spec: { ...spec, spec: { ...body, pages: pages.pages, browser: { ...body.browser, storageState: storage.path } } } };
+  }
+  const url = await resolveUrl(spec, specFile, env);
+  if (url.error) return { error: url.error };
+  if (storage.error) return { error: storage.error };
+  return { spec: { ...spec, spec: { ...body, url: url.url, browser: { ...body.browser, storageState: storage.path } } } };
 }

@@ -11,6 +11,7 @@
 //  - repeated hour (fall back): 02:30 happens twice; starts AND ends use the first occurrence,
 //    so a window ending at 02:30 ends the first time the clock reads 02:30.
 // Overlapping or touching windows merge, so the active state only flips at real boundaries.
+// A schedule without windows is always on (it only names the zone for the windows of its pages).
 import { IANAZone } from 'luxon';
 import { DAYS, type Schedule, type ScheduleWindow } from './schema.js';
 
@@ -22,11 +23,7 @@ export interface Interval {
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 /** How far ahead nextChange looks before deciding a schedule is always on (a week + DST slack). */
-const HORIZON_DAYS = 8;
-
-function zoneOf(schedule: Schedule): IANAZone {
-  return IANAZone.create(schedule.timezone);
-}
+export const HORIZON_MS = 8 * DAY;
 
 /** Offset of the zone at an instant, in ms. */
 function offsetMs(zone: IANAZone, ts: number): number {
@@ -77,10 +74,16 @@ function windowOn(zone: IANAZone, dayWall: number, w: ScheduleWindow, fixedOffse
 
 /**
  * The schedule's merged active intervals that touch [from, to). Intervals are not clipped, so a
- * window that started before `from` keeps its real start.
+ * window that started before `from` keeps its real start; a schedule without windows is one
+ * interval, [from, to).
  */
 export function intervalsBetween(schedule: Schedule, from: number, to: number): Interval[] {
-  const zone = zoneOf(schedule);
+  return schedule.windows ? windowIntervals(schedule.timezone, schedule.windows, from, to) : [{ start: from, end: to }];
+}
+
+/** The merged intervals of windows in a zone that touch [from, to), not clipped. */
+export function windowIntervals(timezone: string, windows: ReadonlyArray<ScheduleWindow>, from: number, to: number): Interval[] {
+  const zone = IANAZone.create(timezone);
   const raw: Interval[] = [];
   // A window lasts under 25 h (23:59 plus a DST hour), so one that starts two local days before
   // `from` has ended by then; one starting the local day after `to` starts after `to`.
@@ -95,14 +98,14 @@ export function intervalsBetween(schedule: Schedule, from: number, to: number): 
   };
   for (let day = first; day <= last; day += DAY) {
     const weekday = DAYS[(new Date(day).getUTCDay() + 6) % 7]!; // getUTCDay: 0 = sunday
-    const windows = schedule.windows.filter((w) => w.days.includes(weekday));
-    if (windows.length === 0) continue;
+    const today = windows.filter((w) => w.days.includes(weekday));
+    if (today.length === 0) continue;
     // A window starting this day lies within [day - 1 day, day + 3 days] as instants. The same
     // offset at both ends means no transition in between (no zone changes its offset twice
     // within four days and comes back), so every wall time maps with that one offset.
     const before = probe(day - DAY);
     const fixed = before === probe(day + 3 * DAY) ? before : undefined;
-    for (const w of windows) {
+    for (const w of today) {
       const iv = windowOn(zone, day, w, fixed);
       if (iv && iv.end > from && iv.start < to) raw.push(iv);
     }
@@ -122,23 +125,42 @@ export function mergeIntervals(intervals: Interval[]): Interval[] {
   return out;
 }
 
-/** Whether the schedule is on at `at`. No schedule means always on. */
+/** Whether the schedule is on at `at`. No schedule (or no windows) means always on. */
 export function isActive(schedule: Schedule | undefined, at: Date): boolean {
-  if (!schedule) return true;
-  const t = at.getTime();
-  return intervalsBetween(schedule, t, t + 1).some((iv) => iv.start <= t && t < iv.end);
+  if (!schedule?.windows) return true;
+  return windowsActive(schedule.timezone, schedule.windows, at.getTime());
+}
+
+/** Whether one of the windows (in the zone) contains the instant `t`. */
+export function windowsActive(timezone: string, windows: ReadonlyArray<ScheduleWindow>, t: number): boolean {
+  return contains(windowIntervals(timezone, windows, t, t + 1), t);
+}
+
+/** Whether one of the intervals contains the instant `t`. */
+export function contains(intervals: ReadonlyArray<Interval>, t: number): boolean {
+  return intervals.some((iv) => iv.start <= t && t < iv.end);
 }
 
 /** The next instant after `at` at which isActive flips; undefined when the schedule is always on. */
 export function nextChange(schedule: Schedule | undefined, at: Date): Date | undefined {
-  if (!schedule) return undefined;
+  if (!schedule?.windows) return undefined;
   const t = at.getTime();
-  const horizon = t + HORIZON_DAYS * DAY;
-  for (const iv of intervalsBetween(schedule, t, horizon)) {
-    if (iv.start > t) return new Date(iv.start);
-    if (iv.end > t) return iv.end > horizon ? undefined : new Date(iv.end);
+  return nextFlip(windowIntervals(schedule.timezone, schedule.windows, t, t + HORIZON_MS), t);
+}
+
+/**
+ * The first boundary after `t` of merged intervals computed over [t, t + HORIZON_MS), or
+ * undefined when the intervals cover the whole horizon (a weekly pattern on for 8 days straight
+ * is always on). An end at the horizon is where the computation stopped, not a real boundary.
+ */
+export function nextFlip(intervals: ReadonlyArray<Interval>, t: number): Date | undefined {
+  const horizon = t + HORIZON_MS;
+  for (const iv of intervals) {
+    if (iv.end <= t) continue;
+    if (iv.start > t) return iv.start < horizon ? new Date(iv.start) : undefined;
+    return iv.end >= horizon ? undefined : new Date(iv.end);
   }
-  return undefined; // unreachable for a valid schedule (every window has at least one day)
+  return undefined; // never on in the horizon: a valid schedule has a window every week
 }
 
 /** "on until Mon 18:00 Europe/Berlin" / "off until Tue 07:00 Europe/Berlin" / "always on". */
@@ -163,6 +185,23 @@ export function schedulesOverlap(a: Schedule | undefined, b: Schedule | undefine
 /** When a schedule is on between `from` and `to` (no schedule: all of it). */
 export function activeIntervals(schedule: Schedule | undefined, from: number, to: number): Interval[] {
   return schedule ? intervalsBetween(schedule, from, to) : [{ start: from, end: to }];
+}
+
+/** Where two sorted, merged interval lists are both on. */
+export function intersectIntervals(ia: ReadonlyArray<Interval>, ib: ReadonlyArray<Interval>): Interval[] {
+  const out: Interval[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < ia.length && j < ib.length) {
+    const x = ia[i]!;
+    const y = ib[j]!;
+    const start = Math.max(x.start, y.start);
+    const end = Math.min(x.end, y.end);
+    if (start < end) out.push({ start, end });
+    if (x.end < y.end) i++;
+    else j++;
+  }
+  return out;
 }
 
 /** The first stretch two sorted interval lists share, if any. */

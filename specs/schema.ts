@@ -125,6 +125,7 @@ export const UrlFrom = z.union(
   [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected an environment variable name like HA_URL' }) }), z.strictObject({ file: z.string().min(1) })],
   { error: 'expected {env: NAME} or {file: path}' },
 );
+export type UrlFrom = z.output<typeof UrlFrom>;
 
 export const WaitFor = z.union(
   [
@@ -135,20 +136,25 @@ export const WaitFor = z.union(
   { error: 'expected {selector: css}, {networkIdle: true} or {delay: 2s}' },
 );
 
+// The browser options a page of a rotation may override; the rest belong to the one browser.
+const storageState = z.string().min(1).meta({ description: 'Playwright storage-state JSON (cookies, localStorage), relative to the spec file' });
+const zoom = z.number().min(0.25).max(5);
+const css = z.string().max(100_000);
+const headers = z
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' }),
+    z.string().regex(/^[^\u0000\r\n]*$/, { error: 'a header value must not contain CR, LF or NUL' }).max(8192),
+  )
+  .meta({ description: 'extra HTTP headers sent with every request' });
+
 export const BrowserOptions = z.strictObject({
-  storageState: z.string().min(1).optional().meta({ description: 'Playwright storage-state JSON (cookies, localStorage), relative to the spec file' }),
+  storageState: storageState.optional(),
   waitFor: WaitFor.optional(),
   navigationTimeout: duration(10 * 60_000).default(30_000),
   reload: positiveDuration(7 * DAY).optional().meta({ description: 'reload the page this often (at most 7d)' }),
-  zoom: z.number().min(0.25).max(5).default(1),
-  css: z.string().max(100_000).optional(),
-  headers: z
-    .record(
-      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' }),
-      z.string().regex(/^[^\u0000\r\n]*$/, { error: 'a header value must not contain CR, LF or NUL' }).max(8192),
-    )
-    .optional()
-    .meta({ description: 'extra HTTP headers sent with every request' }),
+  zoom: zoom.default(1),
+  css: css.optional(),
+  headers: headers.optional(),
   userAgent: text('userAgent').max(1024).optional(),
   colorScheme: z.enum(['light', 'dark']).optional(),
   maxMemory: size(128e6, 64e9)
@@ -211,10 +217,60 @@ export function isTimeZone(tz: string): boolean {
 }
 
 export const Schedule = z.strictObject({
-  timezone: z.string().refine(isTimeZone, { message: 'expected an IANA time zone like Europe/Berlin' }).default('UTC'),
-  windows: z.array(ScheduleWindow).min(1),
+  timezone: z
+    .string()
+    .refine(isTimeZone, { message: 'expected an IANA time zone like Europe/Berlin' })
+    .default('UTC')
+    .meta({ description: "the zone of this schedule's windows and of the pages' windows" }),
+  windows: z.array(ScheduleWindow).min(1).optional().meta({ description: 'absent: always on (a spec may name only its time zone, for the windows of its pages)' }),
 });
 export type Schedule = z.output<typeof Schedule>;
+
+// ── pages: a rotation in one stream ─────────────────────────────────────────────────────────
+
+export const MAX_PAGES = 20;
+export const PAGE_OVERRIDES = ['zoom', 'css', 'waitFor', 'headers', 'storageState'] as const;
+
+/**
+ * A page's own browser options. Absent means the spec's value; no defaults here. The options of
+ * the one browser (memory, renewal, user agent, …) are named so that a page giving one is told
+ * where it goes rather than that it is unknown.
+ */
+export const PageBrowserOptions = z.strictObject({
+  storageState: storageState.optional(),
+  waitFor: WaitFor.optional(),
+  zoom: zoom.optional(),
+  css: css.optional(),
+  headers: headers.optional(),
+  ...Object.fromEntries(
+    Object.keys(BrowserOptions.shape)
+      .filter((k) => !(PAGE_OVERRIDES as readonly string[]).includes(k))
+      .map((k) => [k, z.never({ error: `${k} is an option of the whole browser: set it in spec.browser (a page can override ${PAGE_OVERRIDES.slice(0, -1).join(', ')} and ${PAGE_OVERRIDES.at(-1)})` }).optional()]),
+  ),
+});
+export type PageBrowserOptions = z.output<typeof PageBrowserOptions>;
+
+export const PageSchedule = z.strictObject({
+  timezone: z.never({ error: "a page's windows are in the spec's time zone: set spec.schedule.timezone" }).optional(),
+  windows: z.array(ScheduleWindow).min(1),
+});
+
+export const Page = z
+  .strictObject({
+    url: httpUrl.optional(),
+    urlFrom: UrlFrom.optional(),
+    for: duration(DAY)
+      .refine((ms) => ms >= 5000, { message: 'expected at least 5s' })
+      .default(30_000)
+      .meta({ description: 'how long the page shows in each turn (5s to 1d)' }),
+    browser: PageBrowserOptions.optional().meta({ description: "this page's own browser options; the rest are the spec's" }),
+    schedule: PageSchedule.optional().meta({ description: "the page is in the rotation only inside these windows (in the spec's time zone)" }),
+  })
+  .superRefine((p, ctx) => {
+    if (p.url === undefined && p.urlFrom === undefined) ctx.issues.push({ code: 'custom', message: 'expected url or urlFrom', input: p, path: ['url'] });
+    if (p.url !== undefined && p.urlFrom !== undefined) ctx.issues.push({ code: 'custom', message: 'give url or urlFrom, not both', input: p, path: ['urlFrom'] });
+  });
+export type Page = z.output<typeof Page>;
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 // Kubernetes label syntax: an optional DNS-subdomain prefix and a name of at most 63 characters.
@@ -244,6 +300,12 @@ export const CastSpecBody = z
     device: DeviceRef.meta({ applies: 'cast' }),
     url: httpUrl.optional().meta({ applies: 'stream' }),
     urlFrom: UrlFrom.optional().meta({ applies: 'stream', description: 'read the URL from an env variable or a file, so secrets stay out of git' }),
+    pages: z
+      .array(Page)
+      .min(1, { error: 'expected at least one page' })
+      .max(MAX_PAGES, { error: `at most ${MAX_PAGES} pages` })
+      .optional()
+      .meta({ applies: 'stream', description: 'several pages shown in turn in one stream, instead of url or urlFrom' }),
     title: text('title').max(200).optional().meta({ applies: 'cast', description: 'title shown on the TV (default: the spec name)' }),
     quality: Quality.default({ ...PRESETS['720p'] }).meta({ applies: 'stream' }),
     hwAccel: HwAccel.default('auto').meta({ applies: 'stream' }),
@@ -255,8 +317,10 @@ export const CastSpecBody = z
     schedule: Schedule.optional().meta({ applies: 'live' }),
   })
   .superRefine((s, ctx) => {
-    if (s.url === undefined && s.urlFrom === undefined) ctx.issues.push({ code: 'custom', message: 'expected url or urlFrom', input: s, path: ['url'] });
-    if (s.url !== undefined && s.urlFrom !== undefined) ctx.issues.push({ code: 'custom', message: 'give url or urlFrom, not both', input: s, path: ['urlFrom'] });
+    const given = (['url', 'urlFrom', 'pages'] as const).filter((k) => s[k] !== undefined);
+    if (given.length === 0) ctx.issues.push({ code: 'custom', message: 'expected url, urlFrom or pages', input: s, path: ['url'] });
+    // On the second form given: the first is taken as meant.
+    if (given.length > 1) ctx.issues.push({ code: 'custom', message: 'give url, urlFrom or pages, not more than one', input: s, path: [given[1]!] });
   });
 
 export const CastSpecSchema = z.strictObject({
@@ -267,6 +331,6 @@ export const CastSpecSchema = z.strictObject({
 });
 
 export type CastSpecInput = z.input<typeof CastSpecSchema>;
-/** A validated spec, defaults applied. `spec.url` may still be unresolved when `urlFrom` is used. */
+/** A validated spec, defaults applied. `spec.url` (and a page's `url`) may still be unresolved when `urlFrom` is used. */
 export type CastSpec = z.output<typeof CastSpecSchema>;
 export type CastSpecBody = CastSpec['spec'];

@@ -3,7 +3,7 @@
 // (priority, then whoever already holds it), and what each existing actor must change.
 import type { CastSpec } from '../../specs/schema.js';
 import { deviceKeyOf, diffSpecs, type SpecChanges } from '../../specs/identity.js';
-import { isActive, nextChange } from '../../specs/schedule.js';
+import { specActive, specNextChange } from '../../specs/rotation.js';
 import type { Assignment } from '../../machines/spec-machine.js';
 
 export interface DesiredSpec {
@@ -48,13 +48,13 @@ export function plan(
 
   // 1. Active now?
   for (const d of desired.values()) {
-    const schedule = d.spec.spec.schedule;
-    const next = schedule ? nextChange(schedule, now) : undefined;
+    // The spec's schedule, and for a pages spec whose every page has windows, some page in its window.
+    const next = specNextChange(d.spec.spec, now);
     if (next && (!wakeAt || next < wakeAt)) wakeAt = next;
     const nextIso = next?.toISOString();
     if (d.suspended) {
       assignments.set(d.name, { role: 'suspended', nextChange: nextIso });
-    } else if (schedule && !isActive(schedule, now)) {
+    } else if (!specActive(d.spec.spec, now)) {
       assignments.set(d.name, { role: 'scheduled', nextChange: nextIso });
     } else {
       const key = deviceKeyOf(d.spec.spec.device);

@@ -7,7 +7,7 @@ import { relative, resolve as resolvePath } from 'node:path';
 import type { CastSpec } from '../../specs/schema.js';
 import { checkSpecData, listSpecFiles, loadSpecFile, type Diagnostic } from '../../specs/load.js';
 import { formatDiagnostic } from '../../specs/diagnostics.js';
-import { resolveStorageState, resolveUrl } from '../../specs/resolve.js';
+import { resolveSpec } from '../../specs/resolve.js';
 import { generationOf } from '../../specs/identity.js';
 import type { Logger } from '../../machines/log.js';
 import { RepeatedWarning } from '../../machines/repeated-warning.js';
@@ -211,15 +211,11 @@ export class SpecFiles {
     this.queue.forget({ kind: 'file', path });
   }
 
-  /** The URL read (urlFrom) and the storage state made absolute, or the error naming the field. */
+  /** The URLs read (urlFrom, the spec's or each page's) and storage states made absolute, or the error naming the field. */
   private async resolve(spec: CastSpec, path: string): Promise<{ spec: CastSpec } | { error: string }> {
-    const url = await resolveUrl(spec, path, this.opts.env ?? process.env);
-    const storage = await resolveStorageState(spec, path);
-    if (url.error || storage.error) {
-      const problem = (url.error ?? storage.error)!;
-      return { error: `${problem.path}: ${problem.message}` };
-    }
-    return { spec: { ...spec, spec: { ...spec.spec, url: url.url, browser: { ...spec.spec.browser, storageState: storage.path } } } };
+    const resolved = await resolveSpec(spec, path, this.opts.env ?? process.env);
+    if (resolved.error) return { error: `${resolved.error.path}: ${resolved.error.message}` };
+    return { spec: resolved.spec };
   }
 
   /** Brings back, from the state directory, the last good specs a file held before a restart. */
@@ -243,7 +239,7 @@ export class SpecFiles {
   }
 
   private hasResolveErrors(f: FileState): boolean {
-    return f.names.some((n) => /spec\.(urlFrom|browser\.storageState)/.test(this.errors.get(n) ?? ''));
+    return f.names.some((n) => /spec\.(pages\[\d+\]\.)?(urlFrom|browser\.storageState)/.test(this.errors.get(n) ?? ''));
   }
 
   private drop(name: string, relFile: string): void {

@@ -87,6 +87,35 @@ describe('validateConflicts', () => {
     expect(validateConflicts(load(spec('a', a), spec('b', b)), { now: NOW })).toEqual([]);
   });
 
+  describe('a pages spec is on while its schedule says and, when every page has windows, one of them is on', () => {
+    const rotation = (name: string, body: string) => `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata:\n  name: ${name}\nspec:\n${body}`;
+    const morningOnly = '  device: TV\n  schedule: { timezone: Europe/Berlin }\n  pages:\n    - url: https://a.example/\n      schedule: { windows: [{ start: "07:00", end: "09:00" }] }\n';
+    const evening = spec('evening', '  device: TV\n  schedule: { timezone: Europe/Berlin, windows: [{ start: "17:00", end: "22:00" }] }\n');
+
+    it('no warning: every page scheduled, the windows apart', () => {
+      expect(validateConflicts(load(rotation('rot', morningOnly), evening), { now: NOW })).toEqual([]);
+    });
+
+    it('a warning where a page window meets the other spec', () => {
+      const late = morningOnly.replace('"07:00", end: "09:00"', '"21:00", end: "23:00"');
+      const w = validateConflicts(load(rotation('rot', late), evening), { now: NOW });
+      expect(w.map((d) => d.message)).toEqual([expect.stringContaining('first at 2026-03-16T20:00Z'), expect.stringContaining('first at 2026-03-16T20:00Z')]);
+    });
+
+    it('a warning: a page without a schedule keeps the rotation on all the time', () => {
+      const withDefault = morningOnly + '    - url: https://b.example/\n';
+      expect(validateConflicts(load(rotation('rot', withDefault), evening), { now: NOW })).toHaveLength(2);
+    });
+
+    it('a large group compares the rotations by their windows too', () => {
+      const others = ['b', 'c', 'd'].map((n) => spec(n, '  device: TV\n  schedule: { timezone: Europe/Berlin, windows: [{ start: "12:00", end: "13:00" }] }\n'));
+      const w = validateConflicts(load(rotation('rot', morningOnly), ...others), { now: NOW });
+      expect(w).toHaveLength(1);
+      expect(w[0]!.message).toContain('shared by b and 2 others');
+      expect(w[0]!.message).not.toContain('rot');
+    });
+  });
+
   it('finds an overlap that only exists while two zones disagree about DST', () => {
     // Berlin mon 07:00–08:00 and New York mon 02:00–03:00 are both 06:00–07:00 UTC only while
     // Berlin is on CET and New York on EDT: the weeks between the two zones' switch dates.

@@ -24,6 +24,15 @@ describe('the generated JSON Schema', () => {
     expect(JSON.parse(await readFile('pagecast.schema.json', 'utf8'))).toEqual(castSpecJsonSchema());
   });
 
+  it('offers only the fields a page can set (the ones refused by name are left out)', () => {
+    const json = JSON.stringify(castSpecJsonSchema());
+    expect(json).not.toContain('"not":{}');
+    const page = (castSpecJsonSchema() as { properties: { spec: { properties: { pages: { items: { properties: Record<string, { properties?: object }> } } } } } }).properties.spec.properties.pages.items.properties;
+    expect(Object.keys(page).sort()).toEqual(['browser', 'for', 'schedule', 'url', 'urlFrom']);
+    expect(Object.keys(page.browser!.properties!).sort()).toEqual(['css', 'headers', 'storageState', 'waitFor', 'zoom']);
+    expect(Object.keys(page.schedule!.properties!)).toEqual(['windows']);
+  });
+
   it('accepts every example and valid fixture, which the loader accepts too', async () => {
     const files = [...(await listSpecFiles('examples')), ...(await listSpecFiles('test/fixtures/specs/valid'))];
     expect(files.length).toBeGreaterThanOrEqual(6);
@@ -43,8 +52,11 @@ describe('the generated JSON Schema', () => {
     ['a quality that is no preset', { quality: '4k' }, 'enum'],
     ['a duration in words', { policy: { backoff: { initial: '2 sec' } } }, 'pattern'],
     ['an unknown hwAccel', { hwAccel: 'cuda' }, 'enum'],
+    ['an option of the whole browser on a page', { url: undefined, pages: [{ url: 'https://a.example/', browser: { maxMemory: '1GB' } }] }, 'additionalProperties'],
+    ['a time zone on a page', { url: undefined, pages: [{ url: 'https://a.example/', schedule: { timezone: 'UTC', windows: [{ start: '07:00', end: '09:00' }] } }] }, 'additionalProperties'],
+    ['more than 20 pages', { url: undefined, pages: Array.from({ length: 21 }, () => ({ url: 'https://a.example/' })) }, 'maxItems'],
   ])('rejects %s', (_n, extra, keyword) => {
-    const doc = { apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'k' }, spec: { device: 'TV', url: 'https://x.example/', ...extra } };
+    const doc = JSON.parse(JSON.stringify({ apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'k' }, spec: { device: 'TV', url: 'https://x.example/', ...extra } }));
     expect(validate(doc)).toBe(false);
     expect(validate.errors?.map((e) => e.keyword)).toContain(keyword);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeNext, isActive, nextChange, schedulesOverlap } from '../../specs/schedule.js';
+import { describeNext, intersectIntervals, isActive, nextChange, schedulesOverlap, windowIntervals } from '../../specs/schedule.js';
 import { Schedule } from '../../specs/schema.js';
 
 const sched = (timezone: string, ...windows: Array<[string[] | undefined, string, string]>) =>
@@ -67,6 +67,19 @@ describe('isActive', () => {
     expect(isActive(undefined, new Date())).toBe(true);
     expect(nextChange(undefined, new Date())).toBeUndefined();
   });
+
+  it('a schedule with a zone and no windows is always on', () => {
+    const zoneOnly = Schedule.parse({ timezone: 'Europe/Berlin' });
+    expect(zoneOnly).toEqual({ timezone: 'Europe/Berlin' });
+    expect(isActive(zoneOnly, new Date('2026-03-29T01:30:00Z'))).toBe(true);
+    expect(nextChange(zoneOnly, new Date('2026-03-29T01:30:00Z'))).toBeUndefined();
+    expect(describeNext(zoneOnly, new Date())).toBe('always on');
+    const from = Date.parse('2026-03-16T00:00:00Z');
+    expect(schedulesOverlap(zoneOnly, sched('UTC', [['tue'], '10:00', '11:00']), from, from + 8 * 86_400_000)).toEqual({
+      start: Date.parse('2026-03-17T10:00:00Z'),
+      end: Date.parse('2026-03-17T11:00:00Z'),
+    });
+  });
 });
 
 describe('nextChange', () => {
@@ -89,6 +102,8 @@ describe('nextChange', () => {
     expect(nextChange(always, new Date('2026-03-29T01:30:00Z'))).toBeUndefined();
     const overnight = sched('America/New_York', [undefined, '06:00', '06:00'.replace('06:00', '05:59')], [undefined, '05:59', '06:00']);
     expect(nextChange(overnight, new Date('2026-11-01T12:00:00Z'))).toBeUndefined();
+    // At a local midnight too: the horizon ends where a window starts, which is not a change.
+    expect(nextChange(sched('UTC', [undefined, '00:00', '24:00']), new Date('2026-03-16T00:00:00Z'))).toBeUndefined();
   });
 
   it('chains over a DST week to exactly the expected boundaries', () => {
@@ -157,5 +172,28 @@ describe('describeNext and overlap', () => {
       end: Date.parse('2026-03-16T11:30:00Z'),
     });
     expect(schedulesOverlap(undefined, berlinMorning, from, to)?.start).toBe(Date.parse('2026-03-16T06:00:00Z'));
+  });
+});
+
+describe('interval helpers', () => {
+  const t = (hhmm: string, day = 16) => Date.parse(`2026-03-${day}T${hhmm}:00Z`);
+
+  it('windowIntervals: windows in a zone, merged, not clipped', () => {
+    const windows = [
+      { days: ['mon' as const], start: '22:00', end: '02:00' },
+      { days: ['tue' as const], start: '01:00', end: '03:00' },
+    ];
+    expect(windowIntervals('UTC', windows, t('23:00'), t('01:30', 17))).toEqual([{ start: t('22:00'), end: t('03:00', 17) }]);
+    expect(windowIntervals('Europe/Berlin', windows, t('23:00'), t('01:30', 17))).toEqual([{ start: t('21:00'), end: t('02:00', 17) }]);
+    // Only windows that touch the range: the tuesday one starts after it, so it is not merged in.
+    expect(windowIntervals('UTC', windows, t('23:00'), t('23:30'))).toEqual([{ start: t('22:00'), end: t('02:00', 17) }]);
+  });
+
+  it('intersectIntervals: where both lists are on', () => {
+    const a = [{ start: 0, end: 10 }, { start: 20, end: 30 }];
+    const b = [{ start: 5, end: 25 }, { start: 28, end: 40 }];
+    expect(intersectIntervals(a, b)).toEqual([{ start: 5, end: 10 }, { start: 20, end: 25 }, { start: 28, end: 30 }]);
+    expect(intersectIntervals(a, [{ start: 10, end: 20 }])).toEqual([]);
+    expect(intersectIntervals(a, [])).toEqual([]);
   });
 });

@@ -55,6 +55,23 @@ describe('plan()', () => {
     expect(later.assignments.get('base')).toMatchObject({ role: 'preempted', by: 'sched' });
   });
 
+  it('a pages spec whose every page is outside its window is scheduled; one page without a window keeps it playing', () => {
+    const pages = (extra: Array<Record<string, unknown>> = []) =>
+      mk('rot', { url: undefined, priority: 10, schedule: { timezone: 'Europe/Berlin' }, pages: [{ url: 'https://a.example/', schedule: { windows: [{ start: '14:00', end: '15:00' }] } }, ...extra] });
+    const base = mk('base');
+    // NOW is 13:00 in Berlin: the page's window opens at 14:00 (13:00Z).
+    const p = plan(desired([pages()], [base]), new Map(), NOW);
+    expect(p.assignments.get('rot')).toMatchObject({ role: 'scheduled', nextChange: '2026-11-25T13:00:00.000Z' });
+    expect(p.assignments.get('base')!.role).toBe('play');
+    expect(p.wakeAt?.toISOString()).toBe('2026-11-25T13:00:00.000Z');
+    const inWindow = plan(desired([pages()], [base]), new Map(), new Date('2026-11-25T13:30:00Z'));
+    expect(inWindow.assignments.get('rot')).toMatchObject({ role: 'play', nextChange: '2026-11-25T14:00:00.000Z' });
+    expect(inWindow.assignments.get('base')).toMatchObject({ role: 'preempted', by: 'rot' });
+    const withDefault = plan(desired([pages([{ url: 'https://b.example/' }])], [base]), new Map(), NOW);
+    expect(withDefault.assignments.get('rot')).toEqual({ role: 'play', nextChange: undefined });
+    expect(withDefault.wakeAt).toBeUndefined();
+  });
+
   it('an unchanged world plans nothing; a changed assignment only re-assigns', () => {
     const a = mk('a');
     const b = mk('b', { priority: 5 });
