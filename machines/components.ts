@@ -45,11 +45,45 @@ export interface DisplayDriver {
 }
 
 // ── browser ────────────────────────────────────────────────────────────────────────────────
+/** One page of a rotation as status shows it. `url` is the page's URL as given: redact before showing it. */
+export interface RotationPage {
+  index: number;
+  url: string;
+  state: 'loading' | 'ready' | 'failed';
+  /** Why the page could not be shown (HTTP 500, net::ERR_…), while it is failed. */
+  error?: string;
+  /** Whether the page's schedule puts it in the rotation now. */
+  inRotation: boolean;
+}
+
+/** Where a rotation stands: the page on screen, since when, and when the next switch is due. */
+export interface RotationState {
+  /** The page on screen (index into the spec's pages), undefined before the first one shows. */
+  showing?: number;
+  /** When it came on screen, ISO. */
+  since?: string;
+  /** When the next switch is due, ISO; undefined when nothing else is to show. */
+  nextSwitchAt?: string;
+  pages: RotationPage[];
+}
+
+/** What `showPage` answers: shown, or why not. */
+export type ShowPageResult = { ok: true } | { ok: false; reason: 'range' | 'not-ready'; message: string };
+
 /** `exited` settles on page crash, browser disconnect, renderer hang or process exit. */
 export interface BrowserHandle extends Running {
   readonly reloads: number;
   /** Bytes held by the browser's processes now, where the driver can tell. */
   memoryBytes?(): number | undefined;
+  /** The rotation of a spec with `pages` (a single-URL spec has none). */
+  rotation?(): RotationState | undefined;
+  /** Brings page `index` to the front now and restarts its turn. */
+  showPage?(index: number): ShowPageResult;
+  /**
+   * Takes a new rotation live (order, durations, windows, pages added or removed): pages whose
+   * render input is unchanged keep their loaded window; only new or changed pages are loaded.
+   */
+  updatePages?(input: StreamInput): Promise<void>;
 }
 export interface BrowserDriver {
   start(opts: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle>;

@@ -1,4 +1,4 @@
-// The stream machine: display → (browser ‖ encoder) → servable, one per distinct render input.
+// The stream machine: display → browser → encoder → servable, one per distinct render input.
 // Each component is a fromCallback actor: it starts the process, reports READY / EXITED, and its
 // cleanup appends the async stop to the stream's Teardown, so leaving a state stops what it
 // started, innermost first. An encoder exit restarts only the encoder (the playlist continues);
@@ -34,7 +34,8 @@ export interface StreamMachineInput {
 export type StreamEvent =
   | { type: 'DISPLAY_READY'; handle: DisplayHandle }
   | { type: 'DISPLAY_EXITED'; info: ExitInfo }
-  | { type: 'BROWSER_READY'; handle: BrowserHandle }
+  /** `input`: what the browser was started with (the stream's may have changed since). */
+  | { type: 'BROWSER_READY'; handle: BrowserHandle; input: StreamInput }
   | { type: 'BROWSER_EXITED'; info: ExitInfo }
   | { type: 'ENCODER_STARTED'; handle: EncoderHandle }
   | { type: 'ENCODER_SERVABLE' }
@@ -43,6 +44,8 @@ export type StreamEvent =
   /** Every holder's device is away: stop the components, keep the directory. */
   | { type: 'PARK' }
   | { type: 'RESUME' }
+  /** The same stream with another rotation (order, durations, windows, pages): taken live. */
+  | { type: 'UPDATE_PAGES'; input: StreamInput }
   | { type: 'STOP' };
 
 type ComponentName = 'display' | 'browser' | 'encoder';
@@ -55,6 +58,8 @@ interface StreamContext extends StreamMachineInput {
   teardown: Teardown;
   display?: string;
   browserReady: boolean;
+  /** The browser on screen, while it runs. */
+  browser?: BrowserHandle;
   encoderServable: boolean;
   encoder?: EncoderHandle;
   attempts: { display: number; browser: number; encoder: number };
@@ -69,8 +74,8 @@ type ComponentInput = { ctx: StreamContext };
 
 /** What else a component's exit takes down: everything runs on the display. */
 const LOST_WITH: Record<ComponentName, Partial<StreamContext>> = {
-  display: { display: undefined, browserReady: false, encoderServable: false, encoder: undefined },
-  browser: { browserReady: false },
+  display: { display: undefined, browserReady: false, browser: undefined, encoderServable: false, encoder: undefined },
+  browser: { browserReady: false, browser: undefined },
   encoder: { encoderServable: false },
 };
 
@@ -80,7 +85,7 @@ const isoAt = (ms: number) => new Date(ms).toISOString();
 function component<H extends Running>(
   name: ComponentName,
   start: (ctx: StreamContext, sc: StartContext) => Promise<H>,
-  onStarted: (h: H, sendBack: (e: EventObject) => void) => EventObject,
+  onStarted: (h: H, sendBack: (e: EventObject) => void, ctx: StreamContext) => EventObject,
   exitedType: string,
 ) {
   return fromCallback<EventObject, ComponentInput>(({ input, sendBack }) => {
@@ -98,7 +103,7 @@ function component<H extends Running>(
     started.then(
       (h) => {
         if (stopping) return;
-        sendBack(onStarted(h, sendBack));
+        sendBack(onStarted(h, sendBack, ctx));
         void h.exited.then((info) => {
           if (!stopping) sendBack({ type: exitedType, info });
         });
@@ -143,7 +148,7 @@ export const streamMachine = setup({
     browser: component<BrowserHandle>(
       'browser',
       (ctx, sc) => ctx.components.browser.start({ display: ctx.display!, input: ctx.input }, sc),
-      (handle) => ({ type: 'BROWSER_READY', handle }),
+      (handle, _, ctx) => ({ type: 'BROWSER_READY', handle, input: ctx.input }),
       'BROWSER_EXITED',
     ),
     // The encoder reports twice: started (figures available) and servable (three segments).
@@ -195,6 +200,10 @@ export const streamMachine = setup({
   initial: 'running',
   on: {
     STOP: '.stopping',
+    // A browser starting later starts with the new input; the one running takes it live.
+    UPDATE_PAGES: {
+      actions: [assign({ input: ({ event }) => event.input }), ({ context, event }) => void context.browser?.updatePages?.(event.input)],
+    },
     REPORT: {
       actions: [
         assign({
@@ -235,7 +244,12 @@ export const streamMachine = setup({
                       on: {
                         BROWSER_READY: {
                           target: 'ready',
-                          actions: [assign({ browserReady: true }), 'changed'],
+                          actions: [
+                            assign({ browserReady: true, browser: ({ event }) => event.handle }),
+                            // Pages that changed while it started are taken now.
+                            ({ context, event }) => void (event.input !== context.input && event.handle.updatePages?.(context.input)),
+                            'changed',
+                          ],
                         },
                       },
                     },
@@ -251,8 +265,14 @@ export const streamMachine = setup({
               },
             },
             encoder: {
-              initial: 'run',
+              // Nothing before the page is painted belongs in the playlist: the encoder starts once
+              // the browser has its first page on screen. Later browser restarts leave it running:
+              // the display's backdrop holds the last picture until the new browser's page is up.
+              initial: 'awaitingPage',
               states: {
+                awaitingPage: {
+                  on: { BROWSER_READY: 'run' },
+                },
                 run: {
                   invoke: { src: 'encoder', input: ({ context }) => ({ ctx: context }) },
                   initial: 'starting',

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createActor, type Actor } from 'xstate';
 import type { CastSpec } from '../../specs/schema.js';
-import type { Components } from '../../machines/components.js';
+import type { Components, RotationState, ShowPageResult } from '../../machines/components.js';
 import { streamMachine } from '../../machines/stream-machine.js';
 import { stopAndWait } from '../../machines/teardown.js';
 import { longClock } from '../../machines/long-timer.js';
@@ -85,6 +85,18 @@ export class StreamRegistry implements StreamLeases {
   get(streamId: string): { holders: string[]; actor: StreamActor } | undefined {
     const e = this.byId.get(streamId);
     return e && { holders: [...e.holders.keys()], actor: e.actor };
+  }
+
+  /** The rotation of a stream of a spec with `pages`, as its browser reports it now. */
+  rotation(streamId: string): RotationState | undefined {
+    return this.byId.get(streamId)?.actor.getSnapshot().context.browser?.rotation?.();
+  }
+
+  /** Brings page `index` of a rotating stream to the front and restarts its turn. */
+  showPage(streamId: string, index: number): ShowPageResult {
+    const browser = this.byId.get(streamId)?.actor.getSnapshot().context.browser;
+    if (!browser?.showPage) return { ok: false, reason: 'not-ready', message: 'the stream has no browser running' };
+    return browser.showPage(index);
   }
 
   get size(): number {

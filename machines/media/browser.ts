@@ -1,8 +1,13 @@
 // BrowserDriver: the system Chromium driven by playwright-core, headful on the stream's Xvfb,
-// kiosk at exactly the stream size, with a fresh profile per start. Navigation failures are
-// retried with backoff and reported; a crash, a disconnect or a hung renderer settles `exited`.
-// Past `browser.maxMemory`, or every `browser.restartEvery`, the handle replaces its Chromium
-// with a new one on the same display (see `renew` below); the machines see the same handle.
+// kiosk at exactly the stream size, with a fresh profile per start. Each page of the spec has a
+// window of its own, opened, loaded and painted off screen (page-windows.ts); the page on screen
+// is the one whose window was last revealed, and a rotation reveals the next one when its turn
+// comes (rotation-plan.ts), so a switch is one X request and the TV never sees a page load.
+// Navigation failures at start are retried with backoff and reported; later a page that fails
+// is passed over and loaded again on its turn. A crash, a disconnect or a hung renderer on screen
+// settles `exited`. Past `browser.maxMemory`, or every `browser.restartEvery`, the handle
+// replaces its Chromium with a new one on the same display (see `renew` below); the machines see
+// the same handle.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { lstat, readdir, readlink, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -11,9 +16,14 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PagecastError } from '../errors.js';
 import { DEFAULT_STOP, processStartTime, readStat, type ProcessRegistry } from '../processes/registry.js';
 import { RepeatedWarning } from '../repeated-warning.js';
-import type { BrowserDriver, BrowserHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
+import type { BrowserDriver, BrowserHandle, ExitInfo, RotationState, ShowPageResult, StartContext, StreamInput } from '../components.js';
+import { pageRenderKey, pagesOf, type PageInput } from '../../specs/identity.js';
+import { pagesInRotation } from '../../specs/rotation.js';
+import type { BrowserOptions } from '../../specs/schema.js';
 import { describeCause, groupMemory, renewalDue, type RenewCause } from './browser-memory.js';
-import { windowsOf, X11Connection } from './x11.js';
+import { openPageWindows, openWindow, putAway, reveal, slotOf, type PageWindow } from './page-windows.js';
+import { firstPage, loadOrder, nextLookAt, nextStep, type PageLoadState } from './rotation-plan.js';
+import { X11Connection } from './x11.js';
 
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'];
 
@@ -40,17 +50,20 @@ export interface ChromiumBrowserHandle extends BrowserHandle {
   /** The current Chromium's browser process. */
   readonly pid: number | undefined;
   readonly renewals: number;
+  rotation(): RotationState | undefined;
+  showPage(index: number): ShowPageResult;
+  updatePages(input: StreamInput): Promise<void>;
 }
 
 /**
- * Chromium flags for a kiosk on a closed network (no Google traffic, no first-run UI). `x` places
- * the window: a replacement starts beyond the screen's right edge, out of the captured area.
+ * Chromium flags for a kiosk on a closed network (no Google traffic, no first-run UI). `x`, `y`
+ * place the first window: beyond the screen's edge, out of the captured area, until revealed.
  */
-export function chromiumArgs(width: number, height: number, root: boolean, x = 0): string[] {
+export function chromiumArgs(width: number, height: number, root: boolean, x = 0, y = 0): string[] {
   return [
     '--kiosk',
     '--start-fullscreen',
-    `--window-position=${x},0`,
+    `--window-position=${x},${y}`,
     `--window-size=${width},${height}`,
     '--hide-scrollbars',
     '--disable-background-networking',
@@ -171,14 +184,30 @@ export async function removeStaleProfiles(root: string, opts: { now?: number; pr
   return removed;
 }
 
-/** One Chromium: its profile, its persistent context and its page. */
+/** One page of a rotation in one Chromium: its tab and window, and whether it can be shown. */
+interface PageSlot {
+  index: number;
+  input: PageInput;
+  tab: Page;
+  xid: number;
+  slot: { x: number; y: number };
+  state: PageLoadState;
+  error?: string;
+  /** A reload came due while it showed: done once it is off screen. */
+  reloadDue: boolean;
+  loading?: Promise<void>;
+}
+
+/** One Chromium: its profile, its persistent context and a window per page. */
 interface Instance {
   profile: string;
   chromiumTmp: string;
   context?: BrowserContext;
-  page?: Page;
+  pages: PageSlot[];
   pid?: number;
   pgid?: number;
+  /** Which off-screen column its windows wait in (a replacement uses the other one). */
+  column: number;
   /** We close it: its going is no exit. */
   closing: boolean;
 }
@@ -196,6 +225,20 @@ async function painted(page: Page, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Adds the page's CSS (no scrollbars, zoom, the spec's css) to every document of a tab. */
+async function addPageCss(tab: Page, css: string): Promise<void> {
+  await tab.addInitScript((text: string) => {
+    const add = () => {
+      const s = document.createElement('style');
+      s.setAttribute('data-pagecast', '');
+      s.textContent = text;
+      (document.head ?? document.documentElement).appendChild(s);
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', add, { once: true });
+    else add();
+  }, css);
+}
+
 export class ChromiumBrowserDriver implements BrowserDriver {
   /** Profiles of runs that died are removed once, before the first profile of this run is made. */
   private staleProfilesRemoved?: Promise<string[]>;
@@ -207,8 +250,11 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     const log = ctx.log.child({ component: 'browser' });
     const executablePath = this.opts.executablePath ?? findChromium();
     if (!executablePath) throw new PagecastError('CONFIG', `no Chromium found (looked at ${CHROMIUM_PATHS.join(', ')}); set its path`);
-    const { width, height } = o.input.quality;
+    const size = { width: o.input.quality.width, height: o.input.quality.height };
     const b = o.input.browser;
+    let inputs = pagesOf(o.input);
+    let timezone = o.input.timezone ?? 'UTC';
+    const rotating = () => inputs.length > 1;
     const profileRoot = this.opts.profileRoot ?? tmpdir();
     // Chromium's temp directories of runs that died go with their profiles.
     this.staleProfilesRemoved ??= Promise.all([removeStaleProfiles(profileRoot), removeStaleProfiles(tmpdir(), { prefix: CHROMIUM_TMP_PREFIX })]).then((lists) => {
@@ -222,6 +268,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     const health = this.opts.health ?? { intervalMs: 5000, timeoutMs: 10_000 };
     const renewal = this.opts.renewal ?? { checkIntervalMs: 20_000, minIntervalMs: 10 * 60_000 };
     const navigationWarning = new RepeatedWarning(log, 'navigation failed');
+    const x11 = await X11Connection.open(o.display);
 
     let current: Instance | undefined; // the Chromium on screen; `exited` follows it
     let replacement: Instance | undefined; // one being made ready, off screen
@@ -230,16 +277,28 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     const exited = new Promise<ExitInfo>((r) => (settle = r));
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
+    let turnTimer: NodeJS.Timeout | undefined;
     const finish = (e: ExitInfo) => {
       if (settled) return;
       settled = true;
       for (const t of timers) clearInterval(t);
+      clearTimeout(turnTimer);
+      x11.close();
       if (e.reason !== 'stopped') {
         log.warn({ exit: e }, 'browser gone');
         ctx.report({ type: 'BrowserReady', status: 'False', reason: e.reason === 'hung' ? 'Hung' : e.reason === 'crashed' ? 'Crashed' : 'Exited', message: e.message ?? e.reason });
       }
       settle(e);
     };
+    const over = (inst?: Instance) => stopping || settled || (inst?.closing ?? false);
+
+    // ── the rotation: which page is on screen, since when ──────────────────────────────────
+    let showing: number | undefined;
+    let since = 0;
+    // 0-based, as status, the API and `pagecast page` number pages.
+    const label = (i: number) => `page ${i} (of 0–${inputs.length - 1})`;
+    const view = (inst: Instance, on?: number) => ({ pages: inputs, timezone, states: inst.pages.map((p) => p.state), showing: on });
+
     /** A Chromium went without our asking: the end of the handle if it is the one on screen. */
     const gone = (inst: Instance, e: ExitInfo) => {
       if (inst.closing) return;
@@ -255,53 +314,44 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       rmSync(inst.chromiumTmp, { recursive: true, force: true });
     };
 
-    /** A Chromium with the page's context set up (storage, CSS), at `x` on the display. */
-    const launch = async (x: number): Promise<Instance> => {
+    /** A Chromium with a window per page, every window off screen in its slot, nothing loaded. */
+    const launch = async (column: number): Promise<Instance> => {
       const inst: Instance = {
         profile: mkdtempSync(join(profileRoot, ownedProfilePrefix())),
         // Chromium's single-instance socket goes in TMPDIR and outlives a killed Chromium: give each
         // browser its own, short (a Unix socket path has at most 107 bytes), removed with the profile.
         chromiumTmp: mkdtempSync(join(tmpdir(), ownedProfilePrefix(CHROMIUM_TMP_PREFIX))),
+        pages: [],
+        column,
         closing: false,
       };
       try {
+        const first = slotOf(size, column, 0);
         inst.context = await chromium.launchPersistentContext(inst.profile, {
           executablePath,
           headless: false,
           // The owner token marks Chromium's helpers as ours for the reaper.
           env: { ...process.env, DISPLAY: o.display, TMPDIR: inst.chromiumTmp, ...this.opts.registry.childEnv() },
-          args: chromiumArgs(width, height, process.getuid?.() === 0, x),
+          args: chromiumArgs(size.width, size.height, process.getuid?.() === 0, first.x, first.y),
           ignoreDefaultArgs: ['--enable-automation'],
           // No viewport emulation: Playwright would resize the window to fit it and so leave kiosk
           // fullscreen (there is no window manager). Kiosk on a W×H screen makes the page W×H at DPR 1.
           viewport: null,
           timeout: this.opts.launchTimeoutMs ?? 30_000,
-          ...(b.headers ? { extraHTTPHeaders: b.headers } : {}),
           ...(b.userAgent ? { userAgent: b.userAgent } : {}),
           ...(b.colorScheme ? { colorScheme: b.colorScheme } : {}),
         });
         inst.pid = findChildByMarker(inst.profile);
-        if (inst.pid !== undefined) {
-          // Playwright starts the browser as the leader of its own process group.
-          inst.pgid = readStat(inst.pid)?.pgid ?? inst.pid;
-          this.opts.registry.register({ pid: inst.pid, pgid: inst.pgid, name: 'chromium', startTime: processStartTime(inst.pid) ?? 0 });
-        } else log.warn('could not find the Chromium process to register');
-        if (b.storageState) await inst.context.setStorageState(b.storageState);
-        await inst.context.addInitScript((css: string) => {
-          const add = () => {
-            const s = document.createElement('style');
-            s.setAttribute('data-pagecast', '');
-            s.textContent = css;
-            (document.head ?? document.documentElement).appendChild(s);
-          };
-          if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', add, { once: true });
-          else add();
-        }, pageCss(b.zoom, b.css));
-        const page = inst.context.pages()[0] ?? (await inst.context.newPage());
-        inst.page = page;
-        page.setDefaultNavigationTimeout(b.navigationTimeout);
-        page.on('crash', () => gone(inst, { reason: 'crashed', message: 'the page crashed' }));
+        if (inst.pid === undefined) throw new Error('could not find the Chromium process');
+        // Playwright starts the browser as the leader of its own process group.
+        inst.pgid = readStat(inst.pid)?.pgid ?? inst.pid;
+        this.opts.registry.register({ pid: inst.pid, pgid: inst.pgid, name: 'chromium', startTime: processStartTime(inst.pid) ?? 0 });
         inst.context.on('close', () => gone(inst, { reason: 'disconnected', message: 'the browser closed or disconnected' }));
+        // Cookies are the browser's: every page's storage state goes into its one jar.
+        for (const state of new Set(inputs.map((p) => p.browser.storageState).filter((s) => s !== undefined))) await inst.context.setStorageState(state);
+        const first0 = inst.context.pages()[0] ?? (await inst.context.newPage());
+        const windows = await openPageWindows({ context: inst.context, first: first0, count: inputs.length, x: x11, pid: inst.pid, size, column });
+        for (const [i, w] of windows.entries()) inst.pages.push(await pageSlot(inst, i, inputs[i]!, w, slotOf(size, column, i)));
         return inst;
       } catch (err) {
         await close(inst);
@@ -309,43 +359,200 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       }
     };
 
+    /** A page's window set up for its page: CSS, headers, and what a crash of it means. */
+    const pageSlot = async (inst: Instance, index: number, input: PageInput, w: PageWindow, slot: { x: number; y: number }): Promise<PageSlot> => {
+      const p: PageSlot = { index, input, tab: w.tab, xid: w.xid, slot, state: 'loading', reloadDue: false };
+      w.tab.setDefaultNavigationTimeout(b.navigationTimeout);
+      await addPageCss(w.tab, pageCss(input.browser.zoom, input.browser.css));
+      if (input.browser.headers) await w.tab.setExtraHTTPHeaders(input.browser.headers);
+      w.tab.on('crash', () => pageCrashed(inst, p));
+      return p;
+    };
+
+    /** One attempt to load a page; its state says how it went. */
+    const load = async (inst: Instance, p: PageSlot, how: 'goto' | 'reload'): Promise<void> => {
+      p.state = 'loading';
+      try {
+        const res = how === 'goto' ? await p.tab.goto(p.input.url, { waitUntil: 'load' }) : await p.tab.reload({ waitUntil: 'load' });
+        if (res && res.status() >= 400) throw Object.assign(new Error(`HTTP ${res.status()}`), { status: res.status() });
+        await this.waitReady(p.tab, p.input.browser);
+        await painted(p.tab, health.timeoutMs);
+        if (over(inst)) return;
+        p.state = 'ready';
+        if (rotating() && p.error !== undefined && inst === current) ctx.report({ type: 'PageReady', status: 'True', reason: 'Loaded', message: `${label(p.index)} loaded again` });
+        p.error = undefined;
+      } catch (err) {
+        if (over(inst)) return;
+        p.state = 'failed';
+        p.error = navigationFailure(err, (err as { status?: number }).status);
+        if (rotating() && inst === current) ctx.report({ type: 'PageReady', status: 'False', reason: 'NavigationFailed', message: `${label(p.index)}: ${p.error}` });
+      }
+    };
+    /** Loads a page in the background once at a time; a load already under way is joined. */
+    const loadInBackground = (inst: Instance, p: PageSlot, how: 'goto' | 'reload') => {
+      p.loading ??= load(inst, p, how).finally(() => (p.loading = undefined));
+      return p.loading;
+    };
+
+    /**
+     * Loads every page of a new Chromium, the rotation's first: until one can be shown, with
+     * retries and backoff (a dashboard that is down at start is waited for, as ever); the
+     * rest in the background. Resolves with the page to show first.
+     */
+    const loadFirst = async (inst: Instance): Promise<number> => {
+      for (let attempt = 0; ; attempt++) {
+        for (const i of loadOrder(inputs, timezone, new Date())) {
+          if (over(inst)) throw new PagecastError('ABORTED', 'browser start aborted');
+          if (inst.pages[i]!.state === 'ready') continue;
+          await load(inst, inst.pages[i]!, 'goto');
+          const first = firstPage(view(inst), new Date());
+          if (first !== undefined) {
+            if (attempt > 0) navigationWarning.recovered('page loaded again');
+            for (const p of inst.pages) if (p.state !== 'ready') void loadInBackground(inst, p, 'goto');
+            return first;
+          }
+        }
+        const wait = backoffMs(attempt, backoff.initialMs, backoff.maxMs);
+        const message = inst.pages.map((p) => (rotating() ? `${label(p.index)}: ${p.error}` : p.error)).join('; ');
+        navigationWarning.failed(wait, { message });
+        ctx.report({ type: 'BrowserReady', status: 'False', reason: 'NavigationFailed', message });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        });
+      }
+    };
+
+    /** Switches and page changes, one at a time. */
+    let switching: Promise<void> = Promise.resolve();
+    /** Brings page `i` of the current Chromium to the front and starts its turn. */
+    const showNow = async (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced') => {
+      const inst = current!;
+      if (over(inst)) return;
+      // Asked for before the pages changed: the page may be another one now, or not loaded.
+      if (inst.pages[i]?.state !== 'ready') return planTurn();
+      const before = showing;
+      await reveal(x11, inst.pages[i]!.xid, size);
+      if (before !== undefined && before !== i && reason !== 'Replaced') {
+        const prev = inst.pages[before]!;
+        await putAway(x11, prev.xid, prev.slot);
+        if (prev.reloadDue) {
+          prev.reloadDue = false;
+          void loadInBackground(inst, prev, 'reload');
+        }
+      }
+      showing = i;
+      since = Date.now();
+      if (rotating()) ctx.report({ type: 'PageShown', status: 'True', reason, message: label(i) });
+      planTurn();
+    };
+    const show = (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced'): Promise<void> => {
+      const run = () => showNow(i, reason);
+      switching = switching.then(run, run).catch((err: unknown) => {
+        if (over()) return;
+        log.warn({ err }, 'could not switch pages');
+        finish({ reason: 'exited', message: `could not bring ${label(i)} to the front: ${(err as Error).message}` });
+      });
+      return switching;
+    };
+
+    /** At the end of a turn (or when a window opens or closes): the next page, if any is ready. */
+    const turn = () => {
+      const inst = current;
+      if (!inst || over(inst) || renewing) return planTurn();
+      const step = nextStep(view(inst, showing), new Date());
+      for (const i of step.retry) void loadInBackground(inst, inst.pages[i]!, 'goto');
+      if (step.show !== undefined) void show(step.show, 'Rotated');
+      else {
+        since = Date.now(); // the page on screen stays for another turn
+        planTurn();
+      }
+    };
+    const planTurn = () => {
+      clearTimeout(turnTimer);
+      if (!rotating() || over()) return;
+      const at = nextLookAt(view(current!, showing), since, new Date());
+      if (at !== undefined) turnTimer = setTimeout(turn, Math.max(0, at - Date.now()));
+    };
+
+    /** A renderer crashed: a page off screen is loaded again on its turn; the one on screen is replaced by the next. */
+    function pageCrashed(inst: Instance, p: PageSlot) {
+      if (over(inst)) return;
+      p.state = 'failed';
+      p.error = 'the page crashed';
+      if (inst !== current) return gone(inst, { reason: 'crashed', message: 'the page crashed' });
+      ctx.report({ type: 'PageReady', status: 'False', reason: 'Crashed', message: `${label(p.index)}: the page crashed` });
+      if (p.index !== showing) return;
+      const step = nextStep(view(inst, showing), new Date());
+      if (step.show === undefined) return gone(inst, { reason: 'crashed', message: 'the page crashed' });
+      void show(step.show, 'Rotated');
+    }
+
+    /**
+     * A new list of pages, live. A page whose render key (url and browser options) is unchanged
+     * keeps its window, loaded, whatever its new place, `for` or windows; the others get new
+     * windows, loaded off screen. The page on screen stays until its turn ends, unless it is gone:
+     * then the next page shows as soon as one is loaded, and only then does its window close.
+     */
+    const updatePages = async (next: StreamInput) => {
+      const run = async () => {
+        const inst = current;
+        if (!inst || over(inst)) return;
+        const nextInputs = pagesOf(next);
+        const unused = new Map<string, PageSlot[]>();
+        for (const p of inst.pages) unused.set(pageRenderKey(p.input), [...(unused.get(pageRenderKey(p.input)) ?? []), p]);
+        const kept = nextInputs.map((input) => unused.get(pageRenderKey(input))?.shift());
+        const used = new Set(kept.filter((p) => p !== undefined).map((p) => `${p.slot.x},${p.slot.y}`));
+        const freeSlot = () => {
+          for (let k = 0; ; k++) {
+            const slot = slotOf(size, inst.column, k);
+            if (!used.has(`${slot.x},${slot.y}`)) return used.add(`${slot.x},${slot.y}`), slot;
+          }
+        };
+        const pages: PageSlot[] = [];
+        for (const [j, input] of nextInputs.entries()) {
+          const reuse = kept[j];
+          if (reuse) {
+            Object.assign(reuse, { index: j, input });
+            pages.push(reuse);
+            continue;
+          }
+          const slot = freeSlot();
+          const w = await openWindow({ context: inst.context!, from: (kept.find((p) => p) ?? inst.pages[0]!).tab, x: x11, pid: inst.pid!, size, slot, known: new Set([...inst.pages, ...pages].map((p) => p.xid)) });
+          pages.push(await pageSlot(inst, j, input, w, slot));
+        }
+        if (over(inst)) return;
+        const front = showing === undefined ? undefined : inst.pages[showing];
+        const removed = [...unused.values()].flat();
+        inputs = nextInputs;
+        timezone = next.timezone ?? 'UTC';
+        inst.pages = pages;
+        log.info({ pages: pages.length, kept: kept.filter((p) => p).length, removed: removed.length }, 'pages changed');
+        const loads = pages.filter((p) => !kept.includes(p)).map((p) => loadInBackground(inst, p, 'goto'));
+        if (front && removed.includes(front)) {
+          showing = undefined;
+          await Promise.all(loads);
+          if (over(inst)) return;
+          const first = firstPage(view(inst), new Date()) ?? nextStep(view(inst), new Date()).show;
+          if (first !== undefined) await showNow(first, 'Rotated');
+        } else if (front) showing = front.index;
+        for (const p of removed) await p.tab.close().catch(() => {});
+        planTurn();
+      };
+      switching = switching.then(run, run).catch((err: unknown) => {
+        if (over()) return;
+        log.warn({ err }, 'could not change the pages');
+        finish({ reason: 'exited', message: `could not change the pages: ${(err as Error).message}` });
+      });
+      return switching;
+    };
+
     const stop = async () => {
       stopping = true;
       for (const t of timers) clearInterval(t);
+      clearTimeout(turnTimer);
       await Promise.all([current && close(current), replacement && close(replacement), renewing]);
       finish({ reason: 'stopped' });
-    };
-
-    let navigating = false;
-    /** Loads the page: with retries and backoff for the one on screen, once for a replacement. */
-    const navigate = async (inst: Instance, how: 'goto' | 'reload', retry: boolean) => {
-      const page = inst.page!;
-      navigating = true;
-      try {
-        for (let attempt = 0; ; attempt++) {
-          if (stopping || settled || inst.closing) return;
-          try {
-            const res = how === 'goto' || attempt > 0 ? await page.goto(o.input.url, { waitUntil: 'load' }) : await page.reload({ waitUntil: 'load' });
-            if (res && res.status() >= 400) throw Object.assign(new Error(`HTTP ${res.status()}`), { status: res.status() });
-            await this.waitReady(page, o.input);
-            if (retry) navigationWarning.recovered('page loaded again');
-            return;
-          } catch (err) {
-            if (stopping || settled || inst.closing) return;
-            const message = navigationFailure(err, (err as { status?: number }).status);
-            if (!retry) throw new PagecastError('NAVIGATION_FAILED', message, { cause: err });
-            const wait = backoffMs(attempt, backoff.initialMs, backoff.maxMs);
-            navigationWarning.failed(wait, { message });
-            ctx.report({ type: 'BrowserReady', status: 'False', reason: 'NavigationFailed', message });
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, wait);
-              ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-            });
-          }
-        }
-      } finally {
-        navigating = false;
-      }
     };
 
     let renewing: Promise<void> | undefined;
@@ -354,26 +561,26 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     let lastRenewedAt: number | undefined;
     let heldSince: number | undefined; // over the limit, but renewed too recently to renew again
     /**
-     * Replaces the Chromium without the TV seeing it. With no window manager a new window maps on
-     * top, white until its page paints; and a window moved on screen is first filled with its
-     * background. So the new one starts beyond the screen's right edge, loads and paints there;
-     * then its X background is cleared (the server leaves the old pixels until it repaints) and it
-     * is moved to 0,0 over the old one, which is closed beneath it.
+     * Replaces the Chromium without the TV seeing it: the new one opens its windows in the other
+     * off-screen column, loads and paints every page there, then the window of the page on screen
+     * is revealed over the old one, which is closed beneath it.
      */
     const renew = async (cause: RenewCause) => {
       const why = describeCause(cause);
       log.info({ why }, 'replacing the browser');
       let fresh: Instance | undefined;
       try {
-        fresh = replacement = await launch(width * 4);
-        if (stopping || settled || fresh.closing) throw new PagecastError('ABORTED', 'stopped during the replacement');
-        await navigate(fresh, 'goto', false);
-        await painted(fresh.page!, health.timeoutMs);
-        if (stopping || settled || fresh.closing) throw new PagecastError('ABORTED', 'stopped during the replacement');
-        await this.reveal(o.display, fresh, width);
+        fresh = replacement = await launch(1 - current!.column);
+        if (over(fresh)) throw new PagecastError('ABORTED', 'stopped during the replacement');
+        await Promise.all(fresh.pages.map((p) => load(fresh!, p, 'goto')));
+        await switching;
+        const front = showing ?? 0;
+        if (fresh.pages[front]!.state !== 'ready') throw new PagecastError('NAVIGATION_FAILED', fresh.pages[front]!.error ?? 'the page did not load');
+        if (over(fresh)) throw new PagecastError('ABORTED', 'stopped during the replacement');
         const old = current!;
         current = fresh;
         replacement = undefined;
+        await show(front, 'Replaced');
         lastRenewedAt = Date.now();
         heldSince = undefined;
         await close(old);
@@ -397,21 +604,26 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     try {
       current = await launch(0);
       if (ctx.signal.aborted || stopping) throw new PagecastError('ABORTED', 'browser start aborted');
-      await navigate(current, 'goto', true);
+      const first = await loadFirst(current);
       if (ctx.signal.aborted || stopping) throw new PagecastError('ABORTED', 'browser start aborted');
       if (settled) throw new PagecastError('PROCESS_FAILED', `browser failed while loading the page: ${(await exited).message}`, { source: 'chromium' });
-      // Ready means on screen: the encoder starting next captures the page, not the blank before it.
-      await painted(current.page!, health.timeoutMs).catch(() => {}); // a page that never paints is the health check's to find
+      // Ready means on screen and painted: the encoder starting next captures the page, not the blank before it.
+      await show(first, 'First');
+      await painted(current.pages[first]!.tab, health.timeoutMs).catch(() => {}); // a page that never paints is the health check's to find
 
       let reloads = 0;
       if (b.reload !== undefined) {
         timers.push(
           setInterval(() => {
-            if (navigating || renewing || stopping || settled) return;
+            if (renewing || stopping || settled) return;
             reloads++;
-            void navigate(current!, 'reload', true).then(() => {
-              if (!stopping && !settled) ctx.report({ type: 'BrowserReady', status: 'True', reason: 'Reloaded', message: `reload ${reloads}` });
-            });
+            for (const p of current!.pages) {
+              // A page on screen is reloaded where it is only when it is the only one; in a rotation, once it is off screen.
+              if (rotating() && p.index === showing) p.reloadDue = true;
+              else void loadInBackground(current!, p, 'reload').then(() => {
+                if (!over() && p.state === 'ready') ctx.report({ type: 'BrowserReady', status: 'True', reason: 'Reloaded', message: `reload ${reloads}` });
+              });
+            }
           }, b.reload),
         );
       }
@@ -423,18 +635,19 @@ export class ChromiumBrowserDriver implements BrowserDriver {
             const s = readStat(inst.pid);
             if (s === undefined || s.state === 'Z') return gone(inst, { reason: 'exited', message: 'the Chromium process exited' });
           }
-          if (navigating || probing || stopping || settled) return;
+          const front = showing === undefined ? undefined : inst.pages[showing];
+          if (!front || front.loading || probing || stopping || settled) return;
           probing = true;
           const timer = setTimeout(() => gone(inst, { reason: 'hung', message: `the page did not answer within ${health.timeoutMs} ms` }), health.timeoutMs);
-          inst
-            .page!.evaluate(() => 1)
+          front.tab
+            .evaluate(() => 1)
             .then(() => clearTimeout(timer), () => clearTimeout(timer))
             .finally(() => (probing = false));
         }, health.intervalMs),
       );
       timers.push(
         setInterval(() => {
-          if (navigating || renewing || stopping || settled) return;
+          if (renewing || stopping || settled || current!.pages.some((p) => p.loading)) return;
           const now = Date.now();
           const memoryBytes = current!.pgid === undefined ? undefined : groupMemory(current!.pgid);
           const due = renewalDue({ now, memoryBytes, maxMemory: b.maxMemory, restartEvery: b.restartEvery, startedAt, lastRenewedAt, minIntervalMs: renewal.minIntervalMs });
@@ -452,7 +665,20 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       );
 
       ctx.report({ type: 'BrowserReady', status: 'True', reason: 'PageLoaded' });
-      log.info({ pid: current.pid }, 'page ready');
+      log.info({ pid: current.pid, pages: inputs.length }, 'page ready');
+      const rotation = (): RotationState | undefined => {
+        const inst = current;
+        if (!rotating() || !inst) return undefined;
+        const now = new Date();
+        const inRotation = new Set(pagesInRotation(inputs, timezone, now));
+        const next = turnTimer && showing !== undefined ? nextLookAt(view(inst, showing), since, now) : undefined;
+        return {
+          showing,
+          since: showing === undefined ? undefined : new Date(since).toISOString(),
+          nextSwitchAt: next === undefined ? undefined : new Date(next).toISOString(),
+          pages: inst.pages.map((p) => ({ index: p.index, url: p.input.url, state: p.state, ...(p.error !== undefined && p.state === 'failed' ? { error: p.error } : {}), inRotation: inRotation.has(p.index) })),
+        };
+      };
       return {
         exited,
         stop,
@@ -466,6 +692,15 @@ export class ChromiumBrowserDriver implements BrowserDriver {
           return current?.pid;
         },
         memoryBytes: () => (current?.pgid === undefined ? undefined : groupMemory(current.pgid)),
+        rotation,
+        updatePages,
+        showPage: (index: number): ShowPageResult => {
+          if (!Number.isInteger(index) || index < 0 || index >= inputs.length) return { ok: false, reason: 'range', message: `there is no page ${index}: the pages are 0 to ${inputs.length - 1}` };
+          const p = current?.pages[index];
+          if (!p || p.state !== 'ready') return { ok: false, reason: 'not-ready', message: `${label(index)} is not loaded${p?.error ? `: ${p.error}` : ''}` };
+          void show(index, 'Jumped');
+          return { ok: true };
+        },
       };
     } catch (err) {
       await stop();
@@ -476,32 +711,11 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     }
   }
 
-  /**
-   * Brings a replacement's window, painted beyond the right edge, on screen at 0,0. Its background
-   * is cleared first: the part of a moved window that comes into view is otherwise filled with the
-   * background colour (white) until Chromium repaints it, which a 30 fps capture catches.
-   */
-  private async reveal(display: string, inst: Instance, width: number): Promise<void> {
-    if (inst.pid === undefined) throw new Error('the new Chromium process was not found');
-    const x = await X11Connection.open(display);
-    try {
-      const off = (await windowsOf(x, inst.pid)).filter((w) => w.x >= width);
-      if (off.length === 0) throw new Error('the new Chromium has no window beyond the screen edge');
-      for (const w of off) {
-        await x.clearBackground(w.id);
-        await x.move(w.id, 0, 0);
-      }
-      await x.sync();
-    } finally {
-      x.close();
-    }
-  }
-
-  private async waitReady(page: Page, input: StreamInput): Promise<void> {
-    const w = input.browser.waitFor;
+  private async waitReady(page: Page, browser: BrowserOptions): Promise<void> {
+    const w = browser.waitFor;
     if (!w) return;
-    if ('selector' in w) await page.waitForSelector(w.selector, { state: 'visible', timeout: input.browser.navigationTimeout });
-    else if ('networkIdle' in w) await page.waitForLoadState('networkidle', { timeout: input.browser.navigationTimeout });
+    if ('selector' in w) await page.waitForSelector(w.selector, { state: 'visible', timeout: browser.navigationTimeout });
+    else if ('networkIdle' in w) await page.waitForLoadState('networkidle', { timeout: browser.navigationTimeout });
     else await new Promise((r) => setTimeout(r, w.delay));
   }
 }

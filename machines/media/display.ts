@@ -1,9 +1,13 @@
 // DisplayDriver: one Xvfb per stream. Xvfb picks a free display number itself and writes it to
 // the fd given by -displayfd; its arrival is the readiness signal (no polling for a socket).
+// The display gets a backdrop: a window under every other, with no background, that nothing
+// paints. When the browser's window goes (a crash, a restart) the screen keeps its last picture
+// instead of showing the black root window, so the encoder never captures the gap.
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
 import { DEFAULT_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
 import type { DisplayDriver, DisplayHandle, ExitInfo, StartContext } from '../components.js';
+import { X11Connection } from './x11.js';
 
 export interface XvfbDisplayOptions {
   registry: ProcessRegistry;
@@ -30,10 +34,12 @@ export class XvfbDisplayDriver implements DisplayDriver {
     });
     const stderr = tailOf(child.subprocess.stderr);
     let stopping = false;
+    let backdrop: X11Connection | undefined; // the window lives as long as this connection
 
     const exited: Promise<ExitInfo> = child.exited.then((e) => describeExit('Xvfb', e, stopping, stderr()));
     const stop = async () => {
       stopping = true;
+      backdrop?.close();
       await child.stop();
     };
 
@@ -70,6 +76,14 @@ export class XvfbDisplayDriver implements DisplayDriver {
     });
 
     const name = `:${display}`;
+    try {
+      backdrop = await X11Connection.open(name);
+      await backdrop.createBackdrop({ x: 0, y: 0, width: size.width, height: size.height });
+      await backdrop.sync();
+    } catch (err) {
+      await stop();
+      throw new PagecastError('PROCESS_FAILED', `Xvfb: could not make the display's backdrop: ${(err as Error).message}`, { source: 'Xvfb' });
+    }
     log.info({ display: name, pid: child.pid }, 'Xvfb ready');
     ctx.report({ type: 'DisplayReady', status: 'True', reason: 'Started', message: `Xvfb on ${name}` });
     void exited.then((e) => {

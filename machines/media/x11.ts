@@ -1,6 +1,7 @@
-// The few X11 requests a browser renewal needs, spoken over the display's Unix socket: find a
-// client's top-level window (by _NET_WM_PID), clear its background and move it. Our Xvfb has no
-// access control, so no authorisation is sent. No Xlib binding and no xdotool: five requests.
+// The few X11 requests pagecast needs, spoken over the display's Unix socket: find a client's
+// top-level windows (by _NET_WM_PID), clear a window's background, move and raise it, and make the
+// display's backdrop. Our Xvfb has no access control, so no authorisation is sent. No Xlib binding
+// and no xdotool: a handful of requests.
 import { connect, type Socket } from 'node:net';
 import { PagecastError } from '../errors.js';
 
@@ -31,6 +32,11 @@ export class X11Connection {
   private wake?: () => void;
   private failure?: Error;
   private seq = 0;
+  /** Requests in order: a request with a reply must not read another's. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private idBase = 0;
+  private idMask = 0;
+  private ids = 0;
   private constructor(
     private readonly sock: Socket,
     public root = 0,
@@ -58,6 +64,8 @@ export class X11Connection {
       const head = await x.read(8);
       const rest = await x.read(head.readUInt16LE(6) * 4);
       if (head[0] !== 1) throw new Error(`X server refused the connection: ${rest.toString('latin1', 0, head[1])}`);
+      x.idBase = rest.readUInt32LE(4);
+      x.idMask = rest.readUInt32LE(8);
       const vendorLength = rest.readUInt16LE(16);
       const formats = rest[21]!;
       x.root = rest.readUInt32LE(32 + Math.ceil(vendorLength / 4) * 4 + formats * 8); // the first screen's root
@@ -78,7 +86,13 @@ export class X11Connection {
     return out;
   }
 
-  private async request(parts: Buffer[], hasReply: boolean): Promise<Buffer | undefined> {
+  private request(parts: Buffer[], hasReply: boolean): Promise<Buffer | undefined> {
+    const next = this.queue.then(() => this.send(parts, hasReply));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async send(parts: Buffer[], hasReply: boolean): Promise<Buffer | undefined> {
     const body = Buffer.concat(parts);
     body.writeUInt16LE(body.length / 4, 2);
     this.seq = (this.seq + 1) & 0xffff;
@@ -129,6 +143,43 @@ export class X11Connection {
     const mask = Buffer.alloc(4);
     mask.writeUInt16LE(0x1 | 0x2, 0); // x, y
     await this.request([header(12), u32(window), mask, u32(x, y)], false);
+  }
+
+  /**
+   * Moves a window and, with `raise`, puts it on top of its siblings, in one request: a window
+   * moved on screen beneath another would not show, and one raised first would show where it was.
+   */
+  async configure(window: number, c: { x?: number; y?: number; width?: number; height?: number; raise?: boolean }): Promise<void> {
+    const fields: Array<[number, number | undefined]> = [
+      [0x1, c.x],
+      [0x2, c.y],
+      [0x4, c.width],
+      [0x8, c.height],
+      [0x40, c.raise ? 0 /* Above */ : undefined],
+    ];
+    const given = fields.filter(([, v]) => v !== undefined) as Array<[number, number]>;
+    const mask = Buffer.alloc(4);
+    mask.writeUInt16LE(given.reduce((m, [bit]) => m | bit, 0), 0);
+    await this.request([header(12), u32(window), mask, u32(...given.map(([, v]) => v))], false);
+  }
+
+  /**
+   * A top-level InputOutput window with background None, mapped: what is on screen beneath it
+   * stays as it was until something paints over it (nothing does).
+   */
+  async createBackdrop(g: WindowGeometry): Promise<number> {
+    const id = this.idBase | (++this.ids & this.idMask);
+    const geometry = Buffer.alloc(12);
+    geometry.writeInt16LE(g.x, 0);
+    geometry.writeInt16LE(g.y, 2);
+    geometry.writeUInt16LE(g.width, 4);
+    geometry.writeUInt16LE(g.height, 6);
+    geometry.writeUInt16LE(0, 8); // border width
+    geometry.writeUInt16LE(1, 10); // InputOutput
+    // depth and visual copied from the root; value mask: background-pixmap = None
+    await this.request([header(1, 0), u32(id, this.root), geometry, u32(0, 0x1, 0)], false);
+    await this.request([header(8), u32(id)], false); // MapWindow
+    return id;
   }
 
   /** A round trip: every request before it has been handled. */

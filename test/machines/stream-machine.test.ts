@@ -50,6 +50,31 @@ describe('stream machine with stand-ins', () => {
     expect(c.log.running('display').length + c.log.running('browser').length + c.log.running('encoder').length).toBe(0);
   });
 
+  it('starts the encoder only once the browser has its page on screen, and keeps it through a browser restart', async () => {
+    const c = standInComponents(tempDir('pc-sm-'));
+    const browserStart = c.browser.start.bind(c.browser);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let asked = 0;
+    let encoderAsked = 0;
+    c.browser = { start: async (o, sc) => (asked++, await gate, browserStart(o, sc)) };
+    const encoderStart = c.encoder.start.bind(c.encoder);
+    c.encoder = { start: (o, sc) => (encoderAsked++, encoderStart(o, sc)) };
+    const actor = createActor(streamMachine, { input: { id: 's', input, dir: c.streamRoot, components: c, log: silentLogger(), now: () => T0 } }).start();
+    await waitUntil(() => asked === 1, 2000, 'the browser asked to start');
+    expect(encoderAsked).toBe(0); // the display is up, the page is not: nothing to capture yet
+    release();
+    await waitUntil(() => actor.getSnapshot().context.encoderServable, 2000, 'servable');
+    expect(encoderAsked).toBe(1);
+    const encoder = c.log.running('encoder')[0];
+    c.log.running('browser')[0]!.die({ reason: 'crashed' });
+    await waitUntil(() => asked === 2 && actor.getSnapshot().context.browserReady, 2000, 'a new browser');
+    expect(c.log.running('encoder')[0]).toBe(encoder); // the backdrop holds the last picture meanwhile
+    expect(encoderAsked).toBe(1);
+    actor.send({ type: 'STOP' });
+    await waitUntil(() => actor.getSnapshot().status === 'done', 2000, 'stopped');
+  });
+
   it('a browser exit restarts only the browser; every exit is counted and announced once', async () => {
     const { c, actor, servable, exits } = start();
     await waitUntil(servable, 2000, 'servable');
