@@ -14,6 +14,7 @@ import { BACKDROP_APP, DEFAULT_MEDIA_RECEIVER, NS, isRecord, parseCastJson, type
 import type { Player, PlayerLoad, PlayerStatus, StartPlayer } from './player-types.js';
 import { MdnsResponder } from './mdns-responder.js';
 import { startPlayer as strictPlayer } from './hls-player.js';
+import type { SampleError, SampleFramesOptions, SampledFrame } from './frame-sampler.js';
 
 export interface ReceivedMessage {
   at: number;
@@ -24,6 +25,10 @@ export interface ReceivedMessage {
   /** Parsed JSON, or the raw string when it did not parse, or a Buffer for BINARY. */
   data: Json | string | Buffer;
 }
+
+/** A frame the device's player decoded (frame-sampler.ts), with the media session it belongs to. */
+export type DeviceFrame = SampledFrame & { mediaSessionId: number };
+export type DeviceSampleError = SampleError & { mediaSessionId: number };
 
 export interface FakeCastDeviceOptions {
   name: string;
@@ -41,6 +46,8 @@ export interface FakeCastDeviceOptions {
   log?: (line: string) => void;
   /** Reuse a key pair (tests making many devices); generated with openssl when absent. */
   tls?: { key: Buffer; cert: Buffer };
+  /** Record what the screen shows: every decoded frame as a small grid of colours (see frames()). Costs a decode per segment. */
+  sampleFrames?: SampleFramesOptions;
 }
 
 interface App {
@@ -108,6 +115,10 @@ export class FakeCastDevice {
   private mdns?: MdnsResponder;
   private readonly startPlayerFn: StartPlayer;
   private stopped = false;
+  private readonly sampled: DeviceFrame[] = [];
+  private readonly sampleErrors: DeviceSampleError[] = [];
+  /** Players stopped but maybe with a decoder still exiting: stop() waits for them. */
+  private readonly closing = new Set<Promise<void>>();
   private announced: { port?: number; address?: string } = {};
 
   constructor(opts: FakeCastDeviceOptions) {
@@ -144,10 +155,12 @@ export class FakeCastDevice {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.media?.player?.stop();
+    this.stopPlayer(this.media);
     this.media = undefined;
     await this.closeServer();
     await this.mdns?.stop();
+    // No decoder of ours outlives the device.
+    await Promise.allSettled([...this.closing]);
   }
 
   // ── records ───────────────────────────────────────────────────────────────────────────────
@@ -155,6 +168,19 @@ export class FakeCastDevice {
   /** The `data` of every LOAD received, in order. */
   loads(): Json[] {
     return this.messages('LOAD').map((m) => m.data as Json);
+  }
+
+  /**
+   * Every frame the players decoded, in playback order, across media sessions (with
+   * `sampleFrames` on; empty otherwise). A copy: later frames do not appear in it.
+   */
+  frames(): DeviceFrame[] {
+    return [...this.sampled];
+  }
+
+  /** Segments the frame sampler could not decode: their frames are missing from frames(). */
+  frameErrors(): DeviceSampleError[] {
+    return [...this.sampleErrors];
   }
 
   messages(type: string, namespace?: string): ReceivedMessage[] {
@@ -257,15 +283,13 @@ export class FakeCastDevice {
   /** Playback fails now: IDLE/ERROR carrying `code`. */
   async playbackError(code = 315): Promise<void> {
     if (!this.media) return;
-    this.media.player?.stop();
-    this.media.player = undefined;
+    this.stopPlayer(this.media);
     this.endMedia('ERROR', code);
   }
 
   async finish(): Promise<void> {
     if (!this.media) return;
-    this.media.player?.stop();
-    this.media.player = undefined;
+    this.stopPlayer(this.media);
     this.endMedia('FINISHED');
   }
 
@@ -493,8 +517,7 @@ export class FakeCastDevice {
       case 'STOP': {
         if (!media || !sessionMatches) return this.reply(clientId, m, { type: 'INVALID_REQUEST', requestId, reason: 'INVALID_MEDIA_SESSION_ID' });
         if (msg.type === 'STOP') {
-          media.player?.stop();
-          media.player = undefined;
+          this.stopPlayer(media);
           media.playerState = 'IDLE';
           media.idleReason = 'CANCELLED';
         } else if (media.playerState !== 'IDLE') media.playerState = msg.type === 'PAUSE' ? 'PAUSED' : 'PLAYING';
@@ -535,7 +558,22 @@ export class FakeCastDevice {
       hlsVideoSegmentFormat: str(media.hlsVideoSegmentFormat),
     };
     // Started after the reply so the sender sees BUFFERING before any PLAYING broadcast.
-    session.player = this.startPlayerFn(load, { maxLevel: this.opts.maxLevel ?? 41, origin: 'https://www.gstatic.com', log: (l) => this.log(`player: ${l}`) }, (s) => this.onPlayerStatus(session, s));
+    const sample = this.opts.sampleFrames;
+    session.player = this.startPlayerFn(
+      load,
+      {
+        maxLevel: this.opts.maxLevel ?? 41,
+        origin: 'https://www.gstatic.com',
+        log: (l) => this.log(`player: ${l}`),
+        ...(sample ? { sampleFrames: { ...sample, onFrames: (f) => this.onFrames(session, f), onError: (e) => this.sampleErrors.push({ ...e, mediaSessionId: session.mediaSessionId }) } } : {}),
+      },
+      (s) => this.onPlayerStatus(session, s),
+    );
+  }
+
+  private onFrames(session: MediaSession, frames: SampledFrame[]): void {
+    for (const f of frames) this.sampled.push({ ...f, mediaSessionId: session.mediaSessionId });
+    this.changed();
   }
 
   private onPlayerStatus(session: MediaSession, s: PlayerStatus): void {
@@ -548,7 +586,7 @@ export class FakeCastDevice {
       this.send(r.clientId, r.transportId, r.senderId, NS.media, { type: 'LOAD_FAILED', requestId: r.requestId, detailedErrorCode: s.detailedErrorCode, ...(s.message ? { reason: s.message } : {}) });
     }
     if (state === 'IDLE') {
-      session.player = undefined;
+      this.stopPlayer(session); // it ended itself; this keeps its closing decoders in view
       this.endMedia(idleReason!, s.detailedErrorCode);
       return;
     }
@@ -584,16 +622,27 @@ export class FakeCastDevice {
   }
 
   private stopMedia(): void {
-    this.media?.player?.stop();
+    this.stopPlayer(this.media);
     this.media = undefined;
+  }
+
+  /** Stops a session's player and remembers its decoders until they have exited. */
+  private stopPlayer(m: MediaSession | undefined): void {
+    const player = m?.player;
+    if (!m || !player) return;
+    m.player = undefined;
+    player.stop();
+    const closed = player.closed?.();
+    if (!closed) return;
+    const tracked: Promise<void> = closed.catch(() => undefined).finally(() => this.closing.delete(tracked));
+    this.closing.add(tracked);
   }
 
   /** Media ends with `reason`: one IDLE broadcast, then no media session. */
   private endMedia(reason: string, detailedErrorCode?: number): void {
     const m = this.media;
     if (!m) return;
-    m.player?.stop();
-    m.player = undefined;
+    this.stopPlayer(m);
     m.playerState = 'IDLE';
     m.idleReason = reason;
     m.detailedErrorCode = detailedErrorCode;

@@ -6,6 +6,7 @@ import { recordRequests, waitUntil, type RequestLog } from '../helpers.js';
 import { createHlsPlayer } from './hls-player.js';
 import type { Player, PlayerLoad, PlayerStatus } from './player-types.js';
 import type { SegmentProbe } from './probe.js';
+import type { GridDecode, GridDecodeOptions, SampleError, SampledFrame } from './frame-sampler.js';
 
 const ORIGIN = 'https://www.gstatic.com';
 const GOOD: SegmentProbe = { video: { codec: 'h264', level: 30, frames: 5 }, audio: { codec: 'aac', frames: 20 } };
@@ -250,5 +251,70 @@ describe('hls-player (stand-in decoder)', () => {
     expect(run.player.status()).toEqual(frozen);
     expect(srv.requests.created.slice(at.created)).toEqual([]);
     expect(srv.hits.filter((h) => /^s[345]\.ts$/.test(h))).toEqual([]);
+  });
+});
+
+describe('hls-player frame sampling (stand-in decoders)', () => {
+  const RED: GridDecode['frames'][number] = [[255, 0, 0], [255, 0, 0], [255, 0, 0], [255, 0, 0]];
+
+  function sampled(load: PlayerLoad, decode: (bytes: Uint8Array, o: GridDecodeOptions) => Promise<GridDecode>, probe: () => Promise<SegmentProbe> = async () => GOOD) {
+    const frames: SampledFrame[] = [];
+    const errors: SampleError[] = [];
+    const statuses: PlayerStatus[] = [];
+    const player = createHlsPlayer(
+      load,
+      { maxLevel: 41, origin: ORIGIN, sampleFrames: { grid: 2, onFrames: (f) => frames.push(...f), onError: (e) => errors.push(e) } },
+      (s) => statuses.push(s),
+      { probe, sampleDecode: decode },
+    );
+    players.push(player);
+    return { player, frames, errors, statuses };
+  }
+
+  it('samples every accepted segment once, in playback order, with the bytes the probe checked', async () => {
+    const srv = await serve((n) => (n === 'vod.m3u8' ? { body: mediaText(4, 3, { end: true }) } : n.endsWith('.ts') ? { body: TS_BYTES } : undefined));
+    const seen: Array<{ bytes: number; container?: string }> = [];
+    const run = sampled({ url: srv.url('vod.m3u8') }, async (bytes, o) => {
+      seen.push({ bytes: bytes.length, container: o.container });
+      return { frames: [RED, RED], pts: [0, 0.1] };
+    });
+    await waitUntil(() => run.frames.length === 6, 5_000, () => `six frames (have ${run.frames.length})`);
+    expect(run.frames.map((f) => `${f.sequence}.${f.index}`)).toEqual(['4.0', '4.1', '5.0', '5.1', '6.0', '6.1']);
+    expect(seen).toEqual([1, 2, 3].map(() => ({ bytes: TS_BYTES.length, container: 'ts' })));
+    expect(run.errors).toEqual([]);
+  });
+
+  it('does not sample a segment the probe rejects', async () => {
+    const srv = await serve((n) => (n === 'a.m3u8' ? { body: mediaText(0, 3, { end: true }) } : n.endsWith('.ts') ? { body: TS_BYTES } : undefined));
+    let decodes = 0;
+    const run = sampled({ url: srv.url('a.m3u8') }, async () => {
+      decodes += 1;
+      return { frames: [RED] };
+    }, async () => ({ video: { codec: 'h264', frames: 0 } }));
+    await waitUntil(() => run.player.status().playerState === 'IDLE');
+    expect(decodes).toBe(0);
+    expect(run.frames).toEqual([]);
+  });
+
+  it('stop() while a sample decode is in flight: its frames never arrive, and closed() waits for the decoder', async () => {
+    const srv = await serve(live);
+    const held = deferred<GridDecode>();
+    let signal: AbortSignal | undefined;
+    const run = sampled({ url: srv.url('live.m3u8'), streamType: 'LIVE' }, (_b, o) => {
+      if (signal) return Promise.resolve({ frames: [RED] });
+      signal = o.signal;
+      return held.promise;
+    });
+    await waitUntil(() => signal !== undefined, 5_000, 'the first sample decode');
+    run.player.stop();
+    expect(signal?.aborted).toBe(true);
+    let closed = false;
+    const closing = run.player.closed!().then(() => (closed = true));
+    await refreshesPass(1);
+    expect(closed).toBe(false);
+    held.resolve({ frames: [RED] }); // a decoder that finished anyway
+    await closing;
+    await refreshesPass(2);
+    expect(run.frames).toEqual([]);
   });
 });

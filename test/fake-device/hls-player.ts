@@ -21,6 +21,7 @@ import {
   type Variant,
 } from './hls-parse.js';
 import { probeSegment, type SegmentProbe } from './probe.js';
+import { FrameSampler, type FrameSamplerOptions } from './frame-sampler.js';
 import { PagecastError } from '../../machines/errors.js';
 
 /** Cast detailed error codes the player reports. */
@@ -56,6 +57,8 @@ class Hang extends Error {}
 
 export interface PlayerDeps {
   probe?: (bytes: Uint8Array, signal: AbortSignal, container?: 'ts' | 'fmp4') => Promise<SegmentProbe>;
+  /** The frame sampler's decoder (FFmpeg when absent). */
+  sampleDecode?: FrameSamplerOptions['decode'];
   now?: () => number;
 }
 
@@ -208,6 +211,10 @@ class HlsPlayer implements Player {
   private readonly inits = new Map<string, Buffer>();
   private refreshTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
+  private readonly sampler?: FrameSampler;
+  /** Probes still running: closed() waits for their processes. */
+  private readonly probing = new Set<Promise<unknown>>();
+  private samplerStopped: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly load: PlayerLoad,
@@ -218,6 +225,18 @@ class HlsPlayer implements Player {
     this.now = deps.now ?? Date.now;
     this.probe = deps.probe ?? ((bytes, signal, container) => probeSegment(bytes, { signal, container }));
     this.head = { state: 'BUFFERING', played: 0, since: this.now(), buffered: 0 };
+    const sample = opts.sampleFrames;
+    if (sample) {
+      this.sampler = new FrameSampler({
+        ...sample,
+        now: this.now,
+        decode: deps.sampleDecode,
+        onError: (e) => {
+          this.log(`frame sampler: segment ${e.sequence}: ${e.message}`);
+          sample.onError?.(e);
+        },
+      });
+    }
   }
 
   start(): void {
@@ -251,6 +270,10 @@ class HlsPlayer implements Player {
     this.halt();
   }
 
+  async closed(): Promise<void> {
+    await Promise.allSettled([this.samplerStopped, ...this.probing]);
+  }
+
   // ---- lifecycle ----
 
   private halt(): void {
@@ -259,6 +282,7 @@ class HlsPlayer implements Player {
     this.ac.abort();
     clearTimeout(this.refreshTimer);
     clearInterval(this.tickTimer);
+    if (this.sampler) this.samplerStopped = this.sampler.stop();
   }
 
   private log(msg: string): void {
@@ -541,9 +565,13 @@ class HlsPlayer implements Player {
       }
       this.containerChecked = true;
     }
+    const bytes = init ? Buffer.concat([init, body]) : body;
+    const container = seg.map ? 'fmp4' : sniffContainer(body);
     let probe: SegmentProbe;
     try {
-      probe = await this.probe(init ? Buffer.concat([init, body]) : body, this.ac.signal, seg.map ? 'fmp4' : sniffContainer(body));
+      const probing = this.probe(bytes, this.ac.signal, container);
+      this.probing.add(probing);
+      probe = await probing.finally(() => this.probing.delete(probing));
     } catch (err) {
       if (this.ac.signal.aborted) throw err;
       const why = err instanceof PagecastError ? err.message : String(err);
@@ -566,6 +594,7 @@ class HlsPlayer implements Player {
     this.lastSegmentAt = this.now();
     this.head = { ...this.head, buffered: this.head.buffered + seg.duration };
     if (seg.programDateTime !== undefined) this.newestPdtEnd = seg.programDateTime + seg.duration * 1000;
+    this.sampler?.add({ sequence: seg.sequence, bytes, container, programDateTime: seg.programDateTime });
     this.evaluate();
     this.emit();
   }

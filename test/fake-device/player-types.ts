@@ -1,5 +1,6 @@
 // The contract between the fake device's Cast protocol side (device.ts) and its strict HLS
 // player (hls-player.ts). The player is what makes "PLAYING" mean "frames arrived".
+import type { SampleError, SampleFramesOptions, SampledFrame } from './frame-sampler.js';
 
 /** The parts of a LOAD's `media` the player cares about, as received on the wire. */
 export interface PlayerLoad {
@@ -18,6 +19,12 @@ export interface PlayerOptions {
   /** Live-edge distance at start, in segments (the real receiver starts about three back). */
   startSegmentsFromEdge?: number;
   log?: (msg: string) => void;
+  /** Also decode every accepted segment to a small colour grid (frame-sampler.ts); off when absent. */
+  sampleFrames?: SampleFramesOptions & {
+    /** Each sampled segment's frames, in playback order; never called after stop() or an end. */
+    onFrames: (frames: SampledFrame[]) => void;
+    onError?: (e: SampleError) => void;
+  };
 }
 
 export type PlayerState = 'BUFFERING' | 'PLAYING' | 'IDLE';
@@ -43,6 +50,8 @@ export interface Player {
   status(): PlayerStatus;
   /** Stops fetching; emits nothing afterwards. */
   stop(): void;
+  /** Resolves once every process the player started (decoders) has exited; meaningful after stop(). */
+  closed?(): Promise<void>;
 }
 
 export type StartPlayer = (load: PlayerLoad, opts: PlayerOptions, onStatus: (s: PlayerStatus) => void) => Player;
