@@ -4,7 +4,7 @@
 //   status    (./status/)    recomputed from the actors on every read; metrics from status
 // The HTTP API and the CLI reach it through the ControlPlane interface.
 import { describeDevice, deviceKeyOf } from '../specs/identity.js';
-import type { Components, StreamFetchStats } from '../machines/components.js';
+import type { Components, RotationState, StreamFetchStats } from '../machines/components.js';
 import type { Logger } from '../machines/log.js';
 import type { Role } from '../machines/spec-machine.js';
 import { RepeatedWarning } from '../machines/repeated-warning.js';
@@ -18,9 +18,10 @@ import { SpecFiles } from './sources/spec-files.js';
 import type { SourcedSpec } from './sources/sourced-spec.js';
 import { StateDir } from './sources/state-dir.js';
 import { StatusMetrics } from './status/metrics.js';
-import { buildStatus, phaseOf, TransitionClock } from './status/status.js';
+import { buildStatus, pageStatusOf, phaseOf, TransitionClock } from './status/status.js';
 import { PlayLogWriter, PlayTracker, type PlayObservation } from './status/play-log.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecStatus } from './status/types.js';
+import { redactText, redactUrl } from './status/redact.js';
+import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from './status/types.js';
 
 export interface ControllerOptions {
   /** Directory of spec files; absent = API-only (ephemeral casts). */
@@ -50,6 +51,9 @@ export interface ControllerOptions {
 }
 
 type CastSnapshot = Parameters<typeof buildStatus>[0]['cast$'];
+
+/** How long a jump to a page may take to show before the API answers with the rotation as it stands. */
+const PAGE_SHOWN_WAIT_MS = 2000;
 
 /** Why a spec is not meant to play, by the reconciler's assignment (proof of play). */
 const NOT_PLAYING: Partial<Record<Role, PlayObservation['off']>> = { suspended: 'Suspended', scheduled: 'Scheduled', preempted: 'Preempted', conflict: 'Preempted' };
@@ -329,13 +333,18 @@ export class Controller implements ControlPlane {
     return [...this.desiredNames()].sort().map((n) => this.get(n)!);
   }
 
+  /** The stream a spec holds now, if any. */
+  private streamOf(name: string) {
+    const spec$ = this.actors.get(name)?.getSnapshot();
+    const cast$ = spec$?.children.cast?.getSnapshot() as CastSnapshot;
+    const lease = cast$?.context.lease ?? spec$?.context.lease;
+    return { spec$, cast$, lease, entry: lease ? this.streams.get(lease.streamId) : undefined };
+  }
+
   get(name: string): SpecStatus | undefined {
     const g = this.desired(name);
     if (!g) return undefined;
-    const spec$ = this.actors.get(name)?.getSnapshot();
-    const cast$ = spec$?.children.cast?.getSnapshot() as Parameters<typeof buildStatus>[0]['cast$'];
-    const lease = cast$?.context.lease ?? spec$?.context.lease;
-    const entry = lease ? this.streams.get(lease.streamId) : undefined;
+    const { spec$, cast$, lease, entry } = this.streamOf(name);
     return buildStatus(
       {
         name,
@@ -347,6 +356,7 @@ export class Controller implements ControlPlane {
         stream$: entry?.actor.getSnapshot(),
         streamHolders: entry?.holders,
         fetches: lease ? this.opts.fetches?.(lease.streamId) : undefined,
+        rotation: entry && lease ? this.streams.rotation(lease.streamId) : undefined,
         error: this.files?.errors.get(name),
         suspended: this.isSuspended(name, g),
       },
@@ -383,6 +393,67 @@ export class Controller implements ControlPlane {
     this.touched([name]);
     await this.queue.idle();
     return true;
+  }
+
+  /**
+   * Brings page `index` (0-based) of a spec with pages to the front; the browser restarts its turn.
+   * Answers once the page shows (or after PAGE_SHOWN_WAIT_MS, with the rotation as it stands).
+   * A shared stream switches for every spec casting it.
+   */
+  async showPage(name: string, index: number): Promise<ShowPageOutcome> {
+    const g = this.desired(name);
+    if (!g) return { ok: false, reason: 'unknown', message: `no spec named "${name}"` };
+    if (!g.spec.spec.pages) return { ok: false, reason: 'no-pages', message: `${name} shows one URL, not pages: nothing to jump to` };
+    const { spec$, cast$, lease, entry } = this.streamOf(name);
+    const rotation = entry && lease ? this.streams.rotation(lease.streamId) : undefined;
+    if (!lease || !entry || !rotation) {
+      const phase = phaseOf(spec$, cast$);
+      const why = entry ? 'its browser is still starting' : 'its stream is not running';
+      return { ok: false, reason: 'not-playing', message: `${name} is not playing (phase ${phase}; ${why}): no page to jump to` };
+    }
+    const count = rotation.pages.length;
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      return { ok: false, reason: 'range', message: `no page ${index} in ${name}: pages are numbered from 0, so 0 to ${count - 1}` };
+    }
+    const target = rotation.pages[index]!;
+    if (target.state !== 'ready') {
+      const what = target.state === 'failed' ? `failed to load: ${redactText(target.error ?? 'unknown error')}` : 'is still loading';
+      return { ok: false, reason: 'not-ready', message: `page ${index} of ${name} (${redactUrl(target.url)}) ${what}` };
+    }
+    const before = { since: rotation.since, report: entry.actor.getSnapshot().context.reports.PageShown };
+    const shown = this.streams.showPage(lease.streamId, index);
+    if (!shown.ok) return { ok: false, reason: shown.reason, message: redactText(shown.message) };
+    this.log.info({ spec: name, page: index }, 'page shown on request');
+    return { ok: true, page: pageStatusOf((await this.turnStarted(lease.streamId, index, before)) ?? rotation) };
+  }
+
+  /**
+   * The stream's rotation once page `index` is on screen with its turn restarted since `before`,
+   * or as it stands after PAGE_SHOWN_WAIT_MS. The browser brings the page to the front after
+   * showPage answers and reports the switch, which makes the stream emit `changed`; a jump to the
+   * page on screen changes only when its turn began.
+   */
+  private turnStarted(streamId: string, index: number, before: { since?: string; report?: unknown }): Promise<RotationState | undefined> {
+    const actor = this.streams.get(streamId)?.actor;
+    const started = () => {
+      const r = this.streams.rotation(streamId);
+      const restarted = r?.since !== before.since || actor?.getSnapshot().context.reports.PageShown !== before.report;
+      return r?.showing === index && restarted ? r : undefined;
+    };
+    const now = started();
+    if (now || !actor) return Promise.resolve(now ?? this.streams.rotation(streamId));
+    return new Promise((resolve) => {
+      const done = (r: RotationState | undefined) => {
+        sub.unsubscribe();
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const sub = actor.on('changed', () => {
+        const r = started();
+        if (r) done(r);
+      });
+      const timer = setTimeout(() => done(this.streams.rotation(streamId)), PAGE_SHOWN_WAIT_MS);
+    });
   }
 
   health(): HealthReport {

@@ -2,7 +2,7 @@
 // The token is read by the caller (default location: `<stateDir>/api-token`, see defaultTokenPath
 // in api-token.ts; `pagecast run` creates it there with mode 0600).
 import { request } from 'undici';
-import type { EphemeralCastRequest, HealthReport, SpecStatus } from '../status/types.js';
+import type { EphemeralCastRequest, HealthReport, PageStatus, SpecStatus } from '../status/types.js';
 import { DEFAULT_API_PORT } from '../http/api.js';
 
 export const DEFAULT_API_URL = `http://127.0.0.1:${DEFAULT_API_PORT}`;
@@ -59,6 +59,13 @@ export class ApiClient {
 
   async resume(name: string): Promise<{ name: string; suspended: boolean }> {
     return (await this.call('POST', `/api/v1/specs/${encodeURIComponent(name)}/resume`)) as { name: string; suspended: boolean };
+  }
+
+  /** Brings page `index` (0-based) of a spec with pages to the front; answers the rotation after it. */
+  async showPage(name: string, index: number): Promise<{ name: string; page: PageStatus }> {
+    const body = (await this.call('POST', `/api/v1/specs/${encodeURIComponent(name)}/page`, { index })) as { name?: unknown; page?: unknown };
+    if (typeof body?.page !== 'object' || body.page === null) throw this.badResponse(`/api/v1/specs/${name}/page`, 'no "page" object');
+    return body as { name: string; page: PageStatus };
   }
 
   async createCast(req: EphemeralCastRequest): Promise<{ name: string; expiresAt?: string }> {

@@ -12,7 +12,7 @@ import { escapeControl } from '../../specs/escape.js';
 import { ApiClient, ApiClientError, DEFAULT_API_URL } from './api-client.js';
 import { defaultTokenPath, readToken } from '../http/auth.js';
 import { defaultStateDir } from '../sources/state-dir.js';
-import { formatStatusDetail, formatStatusTable } from './status-format.js';
+import { formatPage, formatStatusDetail, formatStatusTable } from './status-format.js';
 
 const USAGE = `pagecast — keeps web pages playing on Chromecast and Google TV
 
@@ -21,6 +21,8 @@ Usage:
   pagecast validate FILE|DIR...       check spec files; non-zero exit on errors (--format github)
   pagecast status [NAME] [--json]     what each spec is doing (a table, or one spec in detail)
   pagecast suspend NAME | resume NAME leave a device alone / take it back
+  pagecast page NAME N                show page N of a spec with pages now (0-based, as
+                                      in status) and restart its turn
   pagecast cast --device D --url U [--for 10m] [--quality 720p] [--priority N] [--name N]
   pagecast uncast NAME                end an ephemeral cast
   pagecast devices [--timeout 3s]     list Cast devices found over mDNS
@@ -37,7 +39,7 @@ Options for run:
   --selector K=V[,K=V]   run only specs whose labels match
   --chromium PATH        Chromium executable (default: /usr/bin/chromium or chromium on PATH)
   --log-level LEVEL      trace|debug|info|warn|error (default info)
-Options for status, suspend, resume, cast, uncast:
+Options for status, suspend, resume, page, cast, uncast:
   --api-url URL          default ${DEFAULT_API_URL}
   --token-file FILE      default <state-dir>/api-token`;
 
@@ -54,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'status':
     case 'suspend':
     case 'resume':
+    case 'page':
     case 'cast':
     case 'uncast':
       return clientCommand(command, rest);
@@ -129,7 +132,7 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
   const tokenFile = values['token-file'] ?? defaultTokenPath(stateDir);
   const needsToken = command !== 'status';
   const token = needsToken ? await readToken(tokenFile).catch((err: Error) => {
-    throw new ApiClientError('UNAUTHORIZED', `cannot read the API token from ${tokenFile}: ${err.message}`);
+    throw new ApiClientError(`cannot read the API token from ${tokenFile}: ${err.message}`, 'UNAUTHORIZED');
   }) : await readToken(tokenFile).catch(() => undefined);
   const client = new ApiClient({ baseUrl: values['api-url'] ?? process.env.PAGECAST_API_URL ?? DEFAULT_API_URL, token });
   try {
@@ -148,13 +151,21 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
       case 'suspend':
       case 'resume': {
         const name = positionals[0];
-        if (!name) throw new ApiClientError('USAGE', `pagecast ${command}: name a spec`);
+        if (!name) throw new ApiClientError('name a spec', 'USAGE');
         await (command === 'suspend' ? client.suspend(name) : client.resume(name));
         process.stdout.write(`${name} ${command === 'suspend' ? 'suspended' : 'resumed'}\n`);
         return 0;
       }
+      case 'page': {
+        const [name, n] = positionals;
+        if (!name || n === undefined) throw new ApiClientError('name a spec and a page, e.g. pagecast page kitchen 0 (pages are numbered from 0)', 'USAGE');
+        if (!/^\d{1,9}$/.test(n)) throw new ApiClientError(`"${n}" is not a page index: expected a whole number from 0`, 'USAGE');
+        const r = await client.showPage(name, Number(n));
+        process.stdout.write(`${escapeControl(`${name}: ${formatPage(r.page)}`)}\n`);
+        return 0;
+      }
       case 'cast': {
-        if (!values.device || !values.url) throw new ApiClientError('USAGE', 'pagecast cast: --device and --url are required');
+        if (!values.device || !values.url) throw new ApiClientError('--device and --url are required', 'USAGE');
         const device = /^[\d.]+(:\d+)?$/.test(values.device)
           ? { host: values.device.split(':')[0]!, port: Number(values.device.split(':')[1] ?? 8009) }
           : values.device;
@@ -172,7 +183,7 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
       }
       case 'uncast': {
         const name = positionals[0];
-        if (!name) throw new ApiClientError('USAGE', 'pagecast uncast: name a cast');
+        if (!name) throw new ApiClientError('name a cast', 'USAGE');
         await client.deleteCast(name);
         process.stdout.write(`${name} ended\n`);
         return 0;

@@ -1,7 +1,7 @@
 // `pagecast status` output: a table of every spec, or one spec in detail. Pure: the clock is a
 // parameter, so the same status prints the same text.
 import { escapeControl } from '../../specs/escape.js';
-import { CONDITION_TYPES, type Condition, type SpecStatus } from '../status/types.js';
+import { CONDITION_TYPES, type Condition, type PageStatus, type SpecStatus } from '../status/types.js';
 
 const MESSAGE_WIDTH = 60;
 
@@ -72,6 +72,43 @@ export function mostRelevantMessage(s: SpecStatus, now: Date = new Date()): stri
   return '';
 }
 
+/** "12:00:05", in this machine's zone; the text as given when it is not a time. */
+function clockTime(iso: string): string {
+  const t = parseTime(iso);
+  if (t === undefined) return iso;
+  const d = new Date(t);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/**
+ * The page on screen, numbered from 0 as `pagecast page` and the API take it:
+ * "page 1 (of 0–2) https://grafana.example/d/x?[redacted] since 12:00:05, next 12:00:35".
+ */
+export function formatPageOnScreen(p: PageStatus): string {
+  if (p.index === undefined) return `no page on screen yet (${p.count} pages)`;
+  let text = `page ${p.index} (of 0–${p.count - 1})${p.url ? ` ${p.url}` : ''}`;
+  if (p.since) text += ` since ${clockTime(p.since)}`;
+  text += p.nextSwitchAt ? `, next ${clockTime(p.nextSwitchAt)}` : ', no other page to show';
+  return text;
+}
+
+/** For the table: "page 1 (of 0–2), next 12:00:35: https://grafana.example/d/x?[redacted]". */
+function formatPageBrief(p: PageStatus): string {
+  if (p.index === undefined) return formatPageOnScreen(p);
+  return `page ${p.index} (of 0–${p.count - 1})${p.nextSwitchAt ? `, next ${clockTime(p.nextSwitchAt)}` : ''}${p.url ? `: ${p.url}` : ''}`;
+}
+
+/** "2 https://… (HTTP 500)", one failed page. */
+function formatFailedPage(f: PageStatus['failed'][number]): string {
+  return `${f.index} ${f.url} (${f.error})`;
+}
+
+/** The page on screen and, if any, the pages that failed, on one line. */
+export function formatPage(p: PageStatus): string {
+  const failed = p.failed.length ? `; failed: ${p.failed.map(formatFailedPage).join(', ')}` : '';
+  return `${formatPageOnScreen(p)}${failed}`;
+}
+
 /** The device's most recent fetch of the stream: the server-side proof that it plays. */
 function lastFetch(s: SpecStatus): string | undefined {
   return latest(s.deviceLastFetch?.playlist, s.deviceLastFetch?.segment);
@@ -117,7 +154,8 @@ export function formatStatusTable(specs: SpecStatus[], now: Date = new Date()): 
       formatFps(s),
       formatRelative(lastFetch(s), now),
       ageOrNext(s, now),
-      truncate(mostRelevantMessage(s, now), MESSAGE_WIDTH),
+      // Nothing wrong: a rotation says which page is on screen (the times first: a long URL is cut).
+      truncate(mostRelevantMessage(s, now) || (s.page ? formatPageBrief(s.page) : ''), MESSAGE_WIDTH),
     ]);
   return renderTable(header, rows);
 }
@@ -154,6 +192,12 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
     fields.push(['Parked', `${s.parked.reason}: ${s.parked.message}`], ['Away since', when(s.parked.awaySince, now)], ['Parked since', when(s.parked.since, now)]);
   }
   fields.push(['Next change', when(s.nextScheduleChange, now)]);
+  if (s.page) {
+    const p = s.page;
+    const rotating = p.inRotation.length < p.count ? ` (in the rotation now: ${p.inRotation.length ? p.inRotation.join(', ') : 'none'})` : '';
+    fields.push(['Page', `${formatPageOnScreen(p)}${rotating}`]);
+    if (p.failed.length) fields.push(['Failed pages', p.failed.map(formatFailedPage).join('\n')]);
+  }
   fields.push([
     'Device fetched',
     s.deviceLastFetch ? `playlist ${formatRelative(s.deviceLastFetch.playlist, now)}, segment ${formatRelative(s.deviceLastFetch.segment, now)}` : '-',

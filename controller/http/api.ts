@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import type { z } from 'zod';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
 import { issuesToProblems } from '../../specs/diagnostics.js';
@@ -11,7 +12,14 @@ import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
 import { parseJson } from './json-body.js';
-import { EphemeralCastRequestSchema, type ControlPlane, type EphemeralCastRequest } from '../status/types.js';
+import {
+  EphemeralCastRequestSchema,
+  ShowPageRequestSchema,
+  type ControlPlane,
+  type EphemeralCastRequest,
+  type ShowPageOutcome,
+  type ShowPageRequest,
+} from '../status/types.js';
 
 export const DEFAULT_API_PORT = 8780;
 /** A cast request is a few hundred bytes; a malformed body costs CPU to locate its error in. */
@@ -55,6 +63,7 @@ export type Route =
   | { kind: 'getSpec'; name: string }
   | { kind: 'suspend'; name: string }
   | { kind: 'resume'; name: string }
+  | { kind: 'showPage'; name: string }
   | { kind: 'createCast' }
   | { kind: 'deleteCast'; name: string };
 
@@ -80,6 +89,7 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
     if (verb === undefined) return pick(READ, { kind: 'getSpec', name }, false);
     if (verb === 'suspend') return pick(['POST'], { kind: 'suspend', name }, true);
     if (verb === 'resume') return pick(['POST'], { kind: 'resume', name }, true);
+    if (verb === 'page') return pick(['POST'], { kind: 'showPage', name }, true);
     return { ok: false, status: 404 };
   }
   if (collection === 'casts') {
@@ -159,6 +169,14 @@ function parseJsonBody(raw: Buffer): unknown {
     column,
     position,
   });
+}
+
+/** A request body declared and parsed as JSON: 415, 413 or 400 (with the position) otherwise. */
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type: application/json');
+  }
+  return parseJsonBody(await readBody(req, MAX_BODY_BYTES));
 }
 
 // ── the server ─────────────────────────────────────────────────────────────────────────────
@@ -340,11 +358,15 @@ class ApiHandler {
         this.log.info({ remote, action: route.kind, name: route.name }, `api: ${route.kind} ${route.name}`);
         return sendJson(res, 200, { name: route.name, suspended: suspend });
       }
+      case 'showPage': {
+        const { index } = showPageRequestFrom(await readJsonBody(req));
+        const outcome = await this.control.showPage(route.name, index);
+        if (!outcome.ok) throw showPageError(outcome);
+        this.log.info({ remote, action: 'showPage', name: route.name, page: index }, `api: ${route.name} shows page ${index}`);
+        return sendJson(res, 200, { name: route.name, page: outcome.page });
+      }
       case 'createCast': {
-        if (!isJsonContentType(req.headers['content-type'])) {
-          throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type: application/json');
-        }
-        const request = castRequestFrom(parseJsonBody(await readBody(req, MAX_BODY_BYTES)));
+        const request = castRequestFrom(await readJsonBody(req));
         const created = await this.control.createCast(request);
         this.log.info({ remote, action: 'createCast', name: created.name, expiresAt: created.expiresAt }, `api: cast ${created.name} created`);
         return sendJson(res, 201, created, { location: `/api/v1/specs/${encodeURIComponent(created.name)}` });
@@ -389,22 +411,47 @@ function hostOf(hostHeader: string): string {
 /** Field errors listed in one answer; more only say how many (the body is at most 16 KiB of them). */
 const MAX_FIELD_ERRORS = 20;
 
-/** The body checked against the request schema: a 400 naming each `body.<field>`, never a 500. */
-export function castRequestFrom(body: unknown): EphemeralCastRequest {
+/**
+ * A body checked against a request schema: the parsed value, or a 400 (with `code`) naming each
+ * `body.<field>`, never a 500. `example` shows the object expected when the body is not one.
+ */
+function checkedBody<T>(body: unknown, schema: z.ZodType<T>, code: string, example: string): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpError(400, 'SPEC_INVALID', 'body: expected a JSON object like {"device": "Kitchen TV", "url": "https://..."}', {
-      errors: ['body: expected an object'],
-    });
+    throw new HttpError(400, code, `body: expected a JSON object like ${example}`, { errors: ['body: expected an object'] });
   }
-  const parsed = EphemeralCastRequestSchema.safeParse(body);
+  const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const lines = issuesToProblems(parsed.error.issues, body, EphemeralCastRequestSchema).map((p) => {
+  const lines = issuesToProblems(parsed.error.issues, body, schema).map((p) => {
     // A field name is the client's text: bounded, and escaped before it can reach a terminal.
     const path = ['body', ...p.path.map((k) => (typeof k === 'string' && k.length > 64 ? `${k.slice(0, 64)}…` : String(k)))].join('.');
     return escapeControl(`${path}: ${p.message}`, { oneLine: true });
   });
   const errors = lines.length > MAX_FIELD_ERRORS ? [...lines.slice(0, MAX_FIELD_ERRORS), `… and ${lines.length - MAX_FIELD_ERRORS} more`] : lines;
-  throw new HttpError(400, 'SPEC_INVALID', errors.join('\n'), { errors });
+  throw new HttpError(400, code, errors.join('\n'), { errors });
+}
+
+/** A cast request body: a 400 SPEC_INVALID naming each `body.<field>`. */
+export function castRequestFrom(body: unknown): EphemeralCastRequest {
+  return checkedBody(body, EphemeralCastRequestSchema, 'SPEC_INVALID', '{"device": "Kitchen TV", "url": "https://..."}');
+}
+
+/** A page jump body, `{"index": N}` with N 0-based: a 400 BAD_REQUEST naming the field. */
+export function showPageRequestFrom(body: unknown): ShowPageRequest {
+  return checkedBody(body, ShowPageRequestSchema, 'BAD_REQUEST', '{"index": 0} (pages are numbered from 0)');
+}
+
+/** Why a page jump was refused, as an HTTP answer. */
+function showPageError(outcome: Extract<ShowPageOutcome, { ok: false }>): HttpError {
+  const [status, code] = (
+    {
+      unknown: [404, 'SPEC_NOT_FOUND'],
+      'no-pages': [409, 'NO_PAGES'],
+      'not-playing': [409, 'NOT_PLAYING'],
+      range: [422, 'PAGE_OUT_OF_RANGE'],
+      'not-ready': [409, 'PAGE_NOT_READY'],
+    } as const
+  )[outcome.reason];
+  return new HttpError(status, code, redactText(outcome.message));
 }
 
 function toHttpError(err: unknown): HttpError {

@@ -3,8 +3,8 @@ import type { SnapshotFrom } from 'xstate';
 import { describeAway, type castMachine } from '../../machines/cast-machine.js';
 import type { specMachine } from '../../machines/spec-machine.js';
 import type { streamMachine } from '../../machines/stream-machine.js';
-import type { StreamFetchStats } from '../../machines/components.js';
-import type { Condition, ParkedStatus, Phase, SpecSource, SpecStatus, StreamStatus } from './types.js';
+import type { RotationState, StreamFetchStats } from '../../machines/components.js';
+import type { Condition, PageStatus, ParkedStatus, Phase, SpecSource, SpecStatus, StreamStatus } from './types.js';
 import { describeDevice } from '../../specs/identity.js';
 import { redactText, redactUrl } from './redact.js';
 import type { CastSpec } from '../../specs/schema.js';
@@ -23,6 +23,8 @@ export interface StatusInputs {
   stream$?: StreamSnap;
   streamHolders?: string[];
   fetches?: StreamFetchStats[];
+  /** The rotation of the stream the spec holds (a spec with pages, while its browser runs). */
+  rotation?: RotationState;
   error?: string;
   conflictMessage?: string;
   suspended: boolean;
@@ -108,6 +110,9 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     if (degraded) conditions.push(cond('EncoderDegraded', degraded.status === 'True', degraded.reason, degraded.message ?? ''));
   }
 
+  const page = i.spec.spec.pages && i.rotation ? pageStatusOf(i.rotation) : undefined;
+  if (page) conditions.push(pagesReady(page));
+
   if (c) {
     const found = c.device ? true : c.lastErrorStep === 'resolve' ? false : undefined;
     conditions.push(cond('DeviceFound', found, found ? 'Resolved' : found === false ? 'NotFound' : 'Resolving', found ? `${c.device!.host}:${c.device!.port}` : found === false ? redactText(c.lastError ?? '') : ''));
@@ -149,7 +154,7 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     name: i.name,
     source: i.source,
     device: describeDevice(i.spec.spec.device),
-    url: i.spec.spec.url ? redactUrl(i.spec.spec.url) : '[from urlFrom]',
+    url: i.spec.spec.pages ? `[${i.spec.spec.pages.length} pages]` : i.spec.spec.url ? redactUrl(i.spec.spec.url) : '[from urlFrom]',
     priority: i.spec.spec.priority,
     phase,
     conditions: conditions.map((x) => clock.stamp(i.name, x, at)),
@@ -162,11 +167,37 @@ export function buildStatus(i: StatusInputs, clock: TransitionClock, now = new D
     ...(parked ? { parked } : {}),
     nextScheduleChange: assignment?.nextChange,
     stream,
+    ...(page ? { page } : {}),
     deviceLastFetch,
     suspended: i.suspended,
     error: i.error,
     generation: i.generation,
   };
+}
+
+/** A rotation as status shows it: URLs and errors redacted, indices 0-based. */
+export function pageStatusOf(r: RotationState): PageStatus {
+  const showing = r.showing === undefined ? undefined : r.pages[r.showing];
+  return {
+    ...(r.showing !== undefined ? { index: r.showing } : {}),
+    count: r.pages.length,
+    ...(showing ? { url: redactUrl(showing.url) } : {}),
+    ...(r.since ? { since: r.since } : {}),
+    ...(r.nextSwitchAt ? { nextSwitchAt: r.nextSwitchAt } : {}),
+    inRotation: r.pages.filter((p) => p.inRotation).map((p) => p.index),
+    failed: r.pages
+      .filter((p) => p.state === 'failed')
+      .map((p) => ({ index: p.index, url: redactUrl(p.url), error: redactText(p.error ?? 'failed to load') })),
+  };
+}
+
+/** False while a page failed (it is skipped, the others rotate); Unknown until a page shows. */
+function pagesReady(page: PageStatus): Omit<Condition, 'lastTransitionTime'> {
+  if (page.failed.length > 0) {
+    return cond('PagesReady', false, 'PageFailed', page.failed.map((f) => `page ${f.index} (${f.url}) failed: ${f.error}`).join('; '));
+  }
+  if (page.index === undefined) return cond('PagesReady', undefined, 'Loading', `${page.count} pages loading`);
+  return cond('PagesReady', true, 'PagesShown', `${page.count} pages, ${page.inRotation.length} in the rotation now`);
 }
 
 function parkedOf(phase: Phase, cast$: CastSnap | undefined, stream$: StreamSnap | undefined): ParkedStatus | undefined {

@@ -31,6 +31,8 @@ export const CONDITION_TYPES = [
   'DeviceConflict',
   'HardwareAcceleration',
   'EncoderDegraded',
+  /** A spec with pages: False while a page failed to load (the others keep rotating). */
+  'PagesReady',
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -72,11 +74,36 @@ export interface ParkedStatus {
   streamStopped: boolean;
 }
 
+/** A page of a rotation that could not be loaded: skipped, and tried again on its next turn. */
+export interface FailedPage {
+  /** 0-based, into the spec's pages. */
+  index: number;
+  url: string; // redacted
+  error: string; // redacted
+}
+
+/** Where a spec's rotation (`spec.pages`) stands. Indices are 0-based, as in the spec file's list. */
+export interface PageStatus {
+  /** The page on screen; absent before the first page shows. */
+  index?: number;
+  /** Pages in the spec (in the rotation or not). */
+  count: number;
+  /** The URL of the page on screen, redacted. */
+  url?: string;
+  /** When the page on screen came on screen, ISO. */
+  since?: string;
+  /** When the next switch is due, ISO; absent when no other page is to show. */
+  nextSwitchAt?: string;
+  /** The pages their schedules put in the rotation now. */
+  inRotation: number[];
+  failed: FailedPage[];
+}
+
 export interface SpecStatus {
   name: string;
   source: SpecSource;
   device: string; // as written (names and addresses are not secret)
-  url: string; // redacted
+  url: string; // redacted; "[N pages]" for a spec with pages
   priority: number;
   phase: Phase;
   conditions: Condition[];
@@ -86,6 +113,8 @@ export interface SpecStatus {
   parked?: ParkedStatus;
   nextScheduleChange?: string;
   stream?: StreamStatus;
+  /** A spec with pages, while its stream runs: the page on screen and the pages that failed. */
+  page?: PageStatus;
   /** When the device's address last fetched the stream (server-side proof of life). */
   deviceLastFetch?: { playlist?: string; segment?: string };
   suspended: boolean;
@@ -143,6 +172,21 @@ export const EphemeralCastRequestSchema = z.strictObject({
 });
 export type EphemeralCastRequest = z.infer<typeof EphemeralCastRequestSchema>;
 
+/** `POST /api/v1/specs/NAME/page`: the page to bring to the front, 0-based. */
+export const ShowPageRequestSchema = z.strictObject({
+  index: z.number({ error: 'expected a page index, a whole number from 0' }).int({ error: 'expected a page index, a whole number from 0' }),
+});
+export type ShowPageRequest = z.infer<typeof ShowPageRequestSchema>;
+
+/**
+ * What a jump to a page came to: the rotation as it stands after it, or why not. `unknown`: no
+ * such spec; `no-pages`: a single-URL spec; `not-playing`: its stream is not running (or its
+ * browser not yet ready); `range`: no such page; `not-ready`: the page failed or is still loading.
+ */
+export type ShowPageOutcome =
+  | { ok: true; page: PageStatus }
+  | { ok: false; reason: 'unknown' | 'no-pages' | 'not-playing' | 'range' | 'not-ready'; message: string };
+
 export interface HealthReport {
   ok: boolean;
   specs: number;
@@ -162,6 +206,8 @@ export interface ControlPlane {
   createCast(req: EphemeralCastRequest): Promise<{ name: string; expiresAt?: string }>;
   /** false when no such ephemeral cast */
   deleteCast(name: string): Promise<boolean>;
+  /** Brings page `index` (0-based) of a spec with pages to the front and restarts its turn. */
+  showPage(name: string, index: number): Promise<ShowPageOutcome>;
   health(): HealthReport;
   /** True once the first scan and reconcile are done (readiness, as against liveness). */
   ready(): boolean;

@@ -8,6 +8,7 @@ import type {
   CastDrift,
   CastDriver,
   CastLoad,
+  ComponentReport,
   Components,
   DisplayDriver,
   DisplayHandle,
@@ -17,12 +18,16 @@ import type {
   MediaState,
   OtherApp,
   ResolvedDevice,
+  RotationPage,
+  RotationState,
+  ShowPageResult,
   StartContext,
   StreamFetchStats,
   StreamPublisher,
 } from '../../machines/components.js';
 import { deviceBusyError } from '../../machines/components.js';
 import type { DeviceRef, StreamMode } from '../../specs/schema.js';
+import type { PageInput } from '../../specs/identity.js';
 
 const DMR = 'CC1AD845'; // the Default Media Receiver
 
@@ -49,6 +54,65 @@ class Handle {
   }
 }
 
+/**
+ * A stand-in browser's rotation, for a spec with pages: every page loaded at start and page 0 on
+ * screen; it switches only when asked (showPage, or the test's show()). A jump shows on the next
+ * tick and is reported, as the real browser's raise completes after showPage returns. Its refusals
+ * quote the page's URL as given, as a real browser's error would: the controller must redact.
+ */
+export class StandInRotation {
+  readonly pages: RotationPage[];
+  showing?: number;
+  since?: string;
+  nextSwitchAt?: string;
+  /** Pages shown on request, in order. */
+  readonly jumps: number[] = [];
+  /** Test hook: the next showPage answers this (a page that failed between status and jump). */
+  refuseNext?: ShowPageResult;
+  constructor(
+    private readonly input: PageInput[],
+    private readonly report: (r: ComponentReport) => void,
+  ) {
+    this.pages = input.map((p, index) => ({ index, url: p.url, state: 'ready', inRotation: true }));
+    this.show(0, 'Started');
+  }
+  rotation(): RotationState {
+    return { showing: this.showing, since: this.since, nextSwitchAt: this.nextSwitchAt, pages: this.pages.map((p) => ({ ...p })) };
+  }
+  showPage(index: number): ShowPageResult {
+    const refused = this.refuseNext;
+    this.refuseNext = undefined;
+    if (refused) return refused;
+    const page = this.pages[index];
+    if (!page) return { ok: false, reason: 'range', message: `no page ${index}: ${this.pages.length} pages` };
+    if (page.state !== 'ready') return { ok: false, reason: 'not-ready', message: `page ${index} (${page.url}) is ${page.state}${page.error ? `: ${page.error}` : ''}` };
+    setImmediate(() => {
+      this.jumps.push(index);
+      this.show(index, 'Jumped');
+    });
+    return { ok: true };
+  }
+  /** Test hook: brings a page to the front, its turn starting now. */
+  show(index: number, reason = 'Rotated'): void {
+    const now = Date.now();
+    this.showing = index;
+    this.since = new Date(now).toISOString();
+    const others = this.pages.some((p) => p.index !== index && p.state === 'ready' && p.inRotation);
+    this.nextSwitchAt = others ? new Date(now + this.input[index]!.for).toISOString() : undefined;
+    this.report({ type: 'PageShown', status: 'True', reason, message: `page ${index}: ${this.pages[index]!.url}` });
+  }
+  /** Test hook: a page failed to load (it stays failed until set otherwise). */
+  fail(index: number, error: string): void {
+    Object.assign(this.pages[index]!, { state: 'failed', error });
+    this.report({ type: 'PageReady', status: 'False', reason: 'NavigationFailed', message: `page ${index}: ${error}` });
+  }
+  /** Test hook: a page is (re)loading, or loaded again. */
+  set(index: number, state: 'loading' | 'ready', inRotation = true): void {
+    Object.assign(this.pages[index]!, { state, error: undefined, inRotation });
+    this.report({ type: 'PageReady', status: state === 'ready' ? 'True' : 'Unknown', reason: state === 'ready' ? 'Loaded' : 'Loading', message: `page ${index}` });
+  }
+}
+
 export class StandInLog {
   readonly events: string[] = [];
   readonly live = new Map<string, Handle>();
@@ -68,6 +132,13 @@ export class StandInLog {
   }
   track(h: Handle): void {
     this.live.set(`${h.kind}#${h.id}`, h);
+  }
+  /** The rotations of the running stand-in browsers (specs with pages). */
+  rotations(): StandInRotation[] {
+    return this.running('browser').flatMap((h) => {
+      const r = (h as Handle & { stand?: StandInRotation }).stand;
+      return r ? [r] : [];
+    });
   }
 }
 
@@ -253,10 +324,13 @@ export function standInComponents(streamRoot: string, opts: StandInOptions = {})
     },
   };
   const browser: BrowserDriver = {
-    async start(_o, ctx) {
+    async start(o, ctx) {
       await tick(delay);
       if (ctx.signal.aborted) throw new Error('aborted');
-      return Object.assign(make('browser'), { reloads: 0 }) as unknown as BrowserHandle;
+      const h = make('browser');
+      if (!o.input.pages) return Object.assign(h, { reloads: 0 }) as unknown as BrowserHandle;
+      const stand = new StandInRotation(o.input.pages, (r) => ctx.report(r));
+      return Object.assign(h, { reloads: 0, stand, rotation: () => stand.rotation(), showPage: (i: number) => stand.showPage(i) }) as unknown as BrowserHandle;
     },
   };
   const encoder: EncoderDriver = {

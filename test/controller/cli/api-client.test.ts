@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiClientError } from '../../../controller/cli/api-client.js';
 import { startApiServer, type ApiServer } from '../../../controller/http/api.js';
 import { silentLogger } from '../../../machines/log.js';
-import { FakeControl } from '../http/fake-control.js';
+import { FakeControl, specStatus } from '../http/fake-control.js';
 
 const TOKEN = 'client-test-token';
 let control: FakeControl;
@@ -47,6 +47,20 @@ describe('ApiClient against the real server', () => {
     expect(cast).toEqual({ name: 'doorbell', expiresAt: '2025-01-01T10:10:00.000Z' });
     await client.deleteCast('doorbell');
     expect(control.casts.size).toBe(0);
+  });
+
+  it('showPage posts {"index": N} and answers the rotation; a refusal is an error with its code', async () => {
+    const refused = await failure(client.showPage('kitchen', 1));
+    expect([refused.status, refused.code, refused.message]).toEqual([409, 'NO_PAGES', 'kitchen shows one URL, not pages: nothing to jump to']);
+    control.specs.set('board', specStatus('board', { page: { index: 0, count: 3, inRotation: [0, 1, 2], failed: [] } }));
+    try {
+      expect(await client.showPage('board', 2)).toEqual({ name: 'board', page: { index: 2, count: 3, since: '2025-01-01T10:00:00.000Z', inRotation: [0, 1, 2], failed: [] } });
+      expect(control.calls).toContain('showPage board 2');
+      const range = await failure(client.showPage('board', 3));
+      expect([range.status, range.code]).toEqual([422, 'PAGE_OUT_OF_RANGE']);
+    } finally {
+      control.specs.delete('board');
+    }
   });
 
   it('API errors carry their message, code and status', async () => {

@@ -7,7 +7,7 @@ import { Controller } from '../../../controller/controller.js';
 import { silentLogger } from '../../../machines/log.js';
 import { startApiServer, type ApiServer } from '../../../controller/http/api.js';
 import { loadOrCreateToken } from '../../../controller/http/auth.js';
-import { standInComponents } from '../../stand-ins/components.js';
+import { standInComponents, type StandIns } from '../../stand-ins/components.js';
 import { waitUntil } from '../../helpers.js';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -144,5 +144,102 @@ describe('pagecast status / suspend / resume / cast against a running controller
     const r = await run(['status', '--api-url', 'http://127.0.0.1:1']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/not running/);
+  });
+});
+
+describe('pagecast page against a running controller', () => {
+  let ctl: Controller;
+  let api: ApiServer;
+  let tokenFile: string;
+  let c: StandIns;
+  const dir = mkdtempSync(join(tmpdir(), 'pc-cli-pages-'));
+  const state = mkdtempSync(join(tmpdir(), 'pc-cli-pages-state-'));
+  const streams = mkdtempSync(join(tmpdir(), 'pc-cli-pages-s-'));
+  const page = (...args: string[]) => run(['page', ...args, '--api-url', api.url, '--token-file', tokenFile]);
+  /** The clock time in this machine's zone, as status prints it. */
+  const clock = (iso: string) => new Date(iso).toTimeString().slice(0, 8);
+  beforeAll(async () => {
+    const pages = '  pages:\n    - url: https://grafana.example/d/power?auth=SECRETA\n    - url: https://cam.example/door?sig=SECRETB\n      for: 10s\n    - url: https://ha.example/k?token=SECRETC\n';
+    writeFileSync(join(dir, 'board.yaml'), `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: board }\nspec:\n  device: TV A\n${pages}`);
+    writeFileSync(join(dir, 'single.yaml'), `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata: { name: single }\nspec:\n  device: TV B\n  url: https://x.example/\n`);
+    c = standInComponents(streams);
+    ctl = new Controller({ specsDir: dir, stateDir: state, components: c, log: silentLogger() });
+    await ctl.start();
+    tokenFile = join(state, 'api-token');
+    api = await startApiServer({ control: ctl, host: '127.0.0.1', port: 0, token: await loadOrCreateToken(tokenFile), log: silentLogger() });
+    await waitUntil(() => ctl.get('board')?.phase === 'Playing' && ctl.get('board')?.page?.index === 0);
+  });
+  afterAll(async () => {
+    await api?.close();
+    await ctl?.stop();
+    for (const d of [dir, state, streams]) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('shows page N (0-based) and prints what is on screen now; status shows it too', async () => {
+    const r = await page('board', '2');
+    expect([r.code, r.err]).toEqual([0, '']);
+    const p = ctl.get('board')!.page!;
+    expect(p.index).toBe(2);
+    expect(r.out).toBe(`board: page 2 (of 0–2) https://ha.example/k?[redacted] since ${clock(p.since!)}, next ${clock(p.nextSwitchAt!)}\n`);
+    expect(c.log.rotations()[0]!.jumps).toEqual([2]);
+    const detail = await run(['status', 'board', '--api-url', api.url]);
+    expect(detail.out).toMatch(new RegExp(`\nPage: +page 2 \\(of 0–2\\) https://ha\\.example/k\\?\\[redacted\\] since ${clock(p.since!)}, next ${clock(p.nextSwitchAt!)}\n`));
+    const json = await run(['status', 'board', '--json', '--api-url', api.url]);
+    expect(JSON.parse(json.out).page).toMatchObject({ index: 2, count: 3 });
+    for (const out of [r.out, detail.out, json.out]) expect(out).not.toMatch(/SECRET[ABC]/);
+  });
+
+  it('a failed page is in status, and jumping to it exits 1 with the API’s message', async () => {
+    const rot = c.log.rotations()[0]!;
+    rot.fail(1, 'HTTP 500 from https://cam.example/door?sig=SECRETB');
+    try {
+      const detail = await run(['status', 'board', '--api-url', api.url]);
+      expect(detail.out).toMatch(/\nFailed pages: +1 https:\/\/cam\.example\/door\?\[redacted\] \(HTTP 500 from https:\/\/cam\.example\/door\?\[redacted\]\)\n/);
+      expect(detail.out).toMatch(/PagesReady +False +PageFailed/);
+      const r = await page('board', '1');
+      expect([r.code, r.out]).toEqual([1, '']);
+      expect(r.err).toBe('pagecast page: page 1 of board (https://cam.example/door?[redacted]) failed to load: HTTP 500 from https://cam.example/door?[redacted]\n');
+    } finally {
+      rot.set(1, 'ready');
+    }
+  });
+
+  it('exits 1 with the API’s message for a page out of range, a spec without pages, an unknown spec, and without the token', async () => {
+    const cases: Array<[string[], string]> = [
+      [['board', '3'], 'pagecast page: no page 3 in board: pages are numbered from 0, so 0 to 2\n'],
+      [['single', '0'], 'pagecast page: single shows one URL, not pages: nothing to jump to\n'],
+      [['ghost', '0'], 'pagecast page: no spec named "ghost"\n'],
+    ];
+    for (const [args, err] of cases) {
+      const r = await page(...args);
+      expect([r.code, r.out, r.err], args.join(' ')).toEqual([1, '', err]);
+    }
+    const noToken = await run(['page', 'board', '0', '--api-url', api.url, '--token-file', join(tmpdir(), 'no-such-token')]);
+    expect(noToken.code).toBe(1);
+    expect(noToken.err).toMatch(/^pagecast page: this needs the API token/);
+  });
+
+  it('a missing or malformed N is a usage error (exit 2) and asks nothing of the API', async () => {
+    const before = c.log.rotations()[0]!.jumps.length;
+    for (const args of [['board'], [], ['board', 'two'], ['board', '1.5'], ['board', '0x1']]) {
+      const r = await page(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toMatch(/^pagecast page: (name a spec and a page, e\.g\. pagecast page kitchen 0 \(pages are numbered from 0\)|"[^"]+" is not a page index: expected a whole number from 0)\n$/);
+    }
+    expect(c.log.rotations()[0]!.jumps.length).toBe(before);
+    // The other commands' usage errors are exit 2 with their message too.
+    for (const [args, err] of [
+      [['suspend'], 'pagecast suspend: name a spec\n'],
+      [['uncast'], 'pagecast uncast: name a cast\n'],
+      [['cast', '--url', 'https://a.example/'], 'pagecast cast: --device and --url are required\n'],
+    ] as const) {
+      const r = await run([...args, '--api-url', api.url, '--token-file', tokenFile]);
+      expect([r.code, r.err], args[0]).toEqual([2, err]);
+    }
+  });
+
+  it('is in the usage text', async () => {
+    const r = await run(['help']);
+    expect(r.out).toMatch(/\n {2}pagecast page NAME N +show page N of a spec with pages now \(0-based/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatRelative, formatStatusDetail, formatStatusTable, mostRelevantMessage } from '../../../controller/cli/status-format.js';
-import type { Condition, SpecStatus } from '../../../controller/status/types.js';
+import { formatDuration, formatPage, formatRelative, formatStatusDetail, formatStatusTable, mostRelevantMessage } from '../../../controller/cli/status-format.js';
+import type { Condition, PageStatus, SpecStatus } from '../../../controller/status/types.js';
 import { specStatus } from '../http/fake-control.js';
 
 const now = new Date('2025-03-01T12:00:00.000Z');
@@ -190,5 +190,57 @@ describe('nothing reaches the terminal raw', () => {
     expect(d).toContain('Evil\\x1b[31m\\u202eTube\\x0d');
     expect(d).toMatch(/Error:\s+k\.yaml:3:1 first line\n\s+k\.yaml:4:1 second \\x1b\]0;pwned\\x07 line/);
     expect(d).toContain('10.0.0.1\\x00');
+  });
+});
+
+describe('a spec with pages', () => {
+  /** The clock time in this machine's zone, read another way than the formatter does. */
+  const clock = (iso: string) => new Date(iso).toTimeString().slice(0, 8);
+  const page: PageStatus = {
+    index: 1,
+    count: 3,
+    url: 'https://grafana.example/d/power?[redacted]',
+    since: '2025-03-01T11:59:50.000Z',
+    nextSwitchAt: '2025-03-01T12:00:20.000Z',
+    inRotation: [0, 1, 2],
+    failed: [],
+  };
+  const board = specStatus('board', { url: '[3 pages]', conditions: [cond('Valid', 'True', 'Parsed'), cond('PagesReady', 'True', 'PagesShown', '3 pages, 3 in the rotation now')], page });
+
+  it('one line: the page on screen, numbered from 0 as `pagecast page` takes it, and the failed pages', () => {
+    expect(formatPage(page)).toBe(`page 1 (of 0–2) https://grafana.example/d/power?[redacted] since ${clock(page.since!)}, next ${clock(page.nextSwitchAt!)}`);
+    const failed = { ...page, nextSwitchAt: undefined, failed: [{ index: 2, url: 'https://cam.example/door', error: 'HTTP 500' }] };
+    expect(formatPage(failed)).toBe(`page 1 (of 0–2) https://grafana.example/d/power?[redacted] since ${clock(page.since!)}, no other page to show; failed: 2 https://cam.example/door (HTTP 500)`);
+    expect(formatPage({ count: 3, inRotation: [0, 1, 2], failed: [] })).toBe('no page on screen yet (3 pages)');
+  });
+
+  it('the table shows the page when nothing is wrong, and a failed page before it', () => {
+    expect(formatStatusTable([board], now).split('\n')[1]).toMatch(new RegExp(`\\s{2}page 1 \\(of 0–2\\), next ${clock(page.nextSwitchAt!)}: https://grafana\\.example/d/p…$`));
+    const failing = specStatus('board', {
+      conditions: [cond('PagesReady', 'False', 'PageFailed', 'page 2 (https://cam.example/door) failed: HTTP 500')],
+      page: { ...page, failed: [{ index: 2, url: 'https://cam.example/door', error: 'HTTP 500' }] },
+    });
+    expect(formatStatusTable([failing], now).split('\n')[1]).toMatch(/\s{2}PagesReady: page 2 \(https:\/\/cam\.example\/door\) failed: HTTP …$/);
+  });
+
+  it('the detail gives the page, the pages out of their windows and each failed page on its own line', () => {
+    expect(formatStatusDetail(board, now)).toContain(`\nPage:            page 1 (of 0–2) https://grafana.example/d/power?[redacted] since ${clock(page.since!)}, next ${clock(page.nextSwitchAt!)}\n`);
+    const d = formatStatusDetail(
+      {
+        ...board,
+        page: {
+          ...page,
+          inRotation: [1],
+          failed: [
+            { index: 0, url: 'https://a.example/', error: 'net::ERR_NAME_NOT_RESOLVED' },
+            { index: 2, url: 'https://cam.example/door', error: 'HTTP 500' },
+          ],
+        },
+      },
+      now,
+    );
+    expect(d).toContain(`since ${clock(page.since!)}, next ${clock(page.nextSwitchAt!)} (in the rotation now: 1)\n`);
+    expect(d).toContain('\nFailed pages:    0 https://a.example/ (net::ERR_NAME_NOT_RESOLVED)\n                 2 https://cam.example/door (HTTP 500)\n');
+    expect(formatStatusDetail(kitchen, now)).not.toContain('Page:');
   });
 });

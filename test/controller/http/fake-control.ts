@@ -1,6 +1,6 @@
 // A small in-memory ControlPlane for the API tests: records calls, validates like the real one would.
 import { PagecastError } from '../../../machines/errors.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, SpecStatus } from '../../../controller/status/types.js';
+import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from '../../../controller/status/types.js';
 
 export function specStatus(name: string, over: Partial<SpecStatus> = {}): SpecStatus {
   return {
@@ -66,6 +66,16 @@ export class FakeControl implements ControlPlane {
     if (!this.casts.delete(name)) return false;
     this.specs.delete(name);
     return true;
+  }
+  /** A spec with `page` in its status rotates; a jump moves it there (the real one is tested with the controller). */
+  async showPage(name: string, index: number): Promise<ShowPageOutcome> {
+    this.calls.push(`showPage ${name} ${index}`);
+    const s = this.specs.get(name);
+    if (!s) return { ok: false, reason: 'unknown', message: `no spec named "${name}"` };
+    if (!s.page) return { ok: false, reason: 'no-pages', message: `${name} shows one URL, not pages: nothing to jump to` };
+    if (index < 0 || index >= s.page.count) return { ok: false, reason: 'range', message: `no page ${index} in ${name}: pages are numbered from 0, so 0 to ${s.page.count - 1}` };
+    s.page = { ...s.page, index, since: '2025-01-01T10:00:00.000Z' };
+    return { ok: true, page: s.page };
   }
   ready(): boolean {
     return this.isReady;

@@ -5,6 +5,7 @@ import type { Condition } from '../../../controller/status/types.js';
 import { castMachine } from '../../../machines/cast-machine.js';
 import { specMachine } from '../../../machines/spec-machine.js';
 import type { streamMachine } from '../../../machines/stream-machine.js';
+import type { RotationPage, RotationState } from '../../../machines/components.js';
 import { CastSpecSchema } from '../../../specs/schema.js';
 
 // Real snapshots of the real machines in a given state (machine.resolveState), with only the
@@ -231,5 +232,81 @@ describe('buildStatus', () => {
 
     const fromEnv = CastSpecSchema.parse({ apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'kitchen' }, spec: { device: 'Kitchen TV', urlFrom: { env: 'KITCHEN_URL' } } });
     expect(buildStatus(inputs({ spec: fromEnv }), new TransitionClock(), T0).url).toBe('[from urlFrom]');
+  });
+});
+
+describe('buildStatus for a spec with pages', () => {
+  const pagesSpec = CastSpecSchema.parse({
+    apiVersion: 'pagecast/v1',
+    kind: 'CastSpec',
+    metadata: { name: 'kitchen' },
+    spec: {
+      device: 'Kitchen TV',
+      pages: [
+        { url: 'https://grafana.example/d/power?auth=PAGESECRET0' },
+        { url: 'https://u:PAGESECRET1@cam.example/door', for: '10s' },
+        { url: 'https://ha.example/k?token=PAGESECRET2' },
+      ],
+    },
+  });
+  const rotation = (over: Partial<RotationState> = {}, pages: Array<Partial<RotationPage>> = []): RotationState => ({
+    showing: 0,
+    since: '2025-03-01T12:00:05.000Z',
+    nextSwitchAt: '2025-03-01T12:00:35.000Z',
+    pages: pagesSpec.spec.pages!.map((p, index) => ({ index, url: p.url!, state: 'ready', inRotation: true, ...pages[index] })),
+    ...over,
+  });
+  const status = (r: RotationState | undefined, spec = pagesSpec, clock = new TransitionClock(), now = T0) =>
+    buildStatus(inputs({ spec, spec$: specIn({ active: 'running' }), cast$: playingCast(), stream$: playingStream(), rotation: r }), clock, now);
+
+  it('shows the page on screen, since when and the next switch, redacted', () => {
+    const s = status(rotation({ showing: 2 }));
+    expect(s.url).toBe('[3 pages]');
+    expect(s.page).toEqual({
+      index: 2,
+      count: 3,
+      url: 'https://ha.example/k?[redacted]',
+      since: '2025-03-01T12:00:05.000Z',
+      nextSwitchAt: '2025-03-01T12:00:35.000Z',
+      inRotation: [0, 1, 2],
+      failed: [],
+    });
+    expect(byType(s.conditions).PagesReady).toMatchObject({ status: 'True', reason: 'PagesShown', message: '3 pages, 3 in the rotation now' });
+    expect(JSON.stringify(s)).not.toMatch(/PAGESECRET/);
+  });
+
+  it('lists a page that failed, with its redacted URL and error, in the page object and a False condition', () => {
+    const clock = new TransitionClock();
+    const s = status(
+      rotation({}, [{}, { state: 'failed', error: 'HTTP 500 from https://u:PAGESECRET1@cam.example/door?sig=PAGESECRET3' }, { inRotation: false }]),
+      pagesSpec,
+      clock,
+    );
+    expect(s.page!.failed).toEqual([{ index: 1, url: 'https://[redacted]@cam.example/door', error: 'HTTP 500 from https://[redacted]@cam.example/door?[redacted]' }]);
+    expect(s.page!.inRotation).toEqual([0, 1]);
+    expect(byType(s.conditions).PagesReady).toMatchObject({
+      status: 'False',
+      reason: 'PageFailed',
+      message: 'page 1 (https://[redacted]@cam.example/door) failed: HTTP 500 from https://[redacted]@cam.example/door?[redacted]',
+      lastTransitionTime: T0.toISOString(),
+    });
+    expect(JSON.stringify(s)).not.toMatch(/PAGESECRET/);
+    // Loaded again: True, and the transition moves.
+    const again = status(rotation(), pagesSpec, clock, T1);
+    expect(again.page!.failed).toEqual([]);
+    expect(byType(again.conditions).PagesReady).toMatchObject({ status: 'True', lastTransitionTime: T1.toISOString() });
+  });
+
+  it('before the first page shows: no index, and PagesReady Unknown', () => {
+    const s = status(rotation({ showing: undefined, since: undefined, nextSwitchAt: undefined }, [{ state: 'loading' }, { state: 'loading' }, { state: 'loading' }]));
+    expect(s.page).toEqual({ count: 3, inRotation: [0, 1, 2], failed: [] });
+    expect(byType(s.conditions).PagesReady).toMatchObject({ status: 'Unknown', reason: 'Loading' });
+  });
+
+  it('no rotation (stream not running) or a single-URL spec: no page object, no PagesReady', () => {
+    for (const s of [status(undefined), status(rotation(), spec)]) {
+      expect(s.page).toBeUndefined();
+      expect(byType(s.conditions).PagesReady).toBeUndefined();
+    }
   });
 });
