@@ -18,7 +18,13 @@ export function createLogger(opts: LogOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       // Secrets never reach a log line, whatever a caller passes.
       redact: {
-        paths: ['url', '*.url', 'headers', '*.headers', 'token', '*.token', 'storageState', '*.storageState', 'authorization', '*.authorization'],
+        paths: [
+          ...['url', 'headers', 'token', 'storageState', 'authorization'].flatMap((k) => [k, `*.${k}`]),
+          // A rotation's pages: each has its own URL and may have its own headers and storage state.
+          ...['url', 'browser.headers', 'browser.storageState'].flatMap((k) => [`pages[*].${k}`, `*.pages[*].${k}`]),
+          'browser.headers',
+          '*.browser.headers',
+        ],
         censor: '[redacted]',
       },
     },

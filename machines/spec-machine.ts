@@ -30,6 +30,13 @@ export interface StreamLeases {
   release(lease: HeldLease, holder: string): void;
   /** The holder's device is away (true) or back (false); a stream every holder parks stops running. */
   park(lease: HeldLease, holder: string, parked: boolean): void;
+  /**
+   * Whether the held stream can take `spec` live: only its rotation changed (order, durations,
+   * windows, pages), and this holder is its only one. Then `retarget` changes it in place: same
+   * stream, same URL, no new LOAD, and only new or changed pages are loaded.
+   */
+  canRetarget?(lease: HeldLease, holder: string, spec: CastSpec): boolean;
+  retarget?(lease: HeldLease, holder: string, spec: CastSpec): void;
 }
 
 export interface SpecMachineInput extends SpecScope {
@@ -86,6 +93,9 @@ export const specMachine = setup({
     needsRecast: ({ context, event }) =>
       event.type === 'UPDATE' && ((event.changes.cast && deviceKeyOf(context.spec.spec.device) !== deviceKeyOf(event.spec.spec.device)) || context.castEnded),
     streamChanged: ({ event }) => event.type === 'UPDATE' && event.changes.stream,
+    // Only the rotation changed, on a stream nobody else holds: the stream takes it live.
+    rotationChanged: ({ context, event }) =>
+      event.type === 'UPDATE' && event.changes.stream && !!context.lease && !!context.leases.canRetarget?.(context.lease, context.name, event.spec),
     // Notices from a stream being replaced are not the cast's business.
     staleNotice: ({ context, event }) => event.type === 'STREAM_NOTICE' && event.streamId !== context.lease?.streamId,
     servableNotice: ({ event }) => event.type === 'STREAM_NOTICE' && event.notice.type === 'servable',
@@ -128,6 +138,9 @@ export const specMachine = setup({
       if (context.oldLease) context.leases.release(context.oldLease, context.name);
       return { spec: event.spec, generation: event.generation, assignment: event.assignment, oldLease: context.lease, lease: next };
     }),
+    retargetStream: ({ context, event }) => {
+      if (event.type === 'UPDATE') context.leases.retarget?.(context.lease!, context.name, event.spec);
+    },
     takeAssignment: assign({
       assignment: ({ context, event }) => (event.type === 'ASSIGN' || event.type === 'UPDATE' ? event.assignment : context.assignment),
     }),
@@ -193,6 +206,7 @@ export const specMachine = setup({
             UPDATE: [
               { guard: 'stopsPlaying', target: 'stopping', actions: ['takeUpdate', 'stopCast'] },
               { guard: 'needsRecast', target: 'stopping', actions: ['takeUpdate', 'markRecast', 'stopCast'] },
+              { guard: 'rotationChanged', actions: ['retargetStream', 'takeUpdate', 'forwardSpec'] },
               { guard: 'streamChanged', actions: ['switchStream', 'announceStream', 'forwardSpec'] },
               { actions: ['takeUpdate', 'forwardSpec'] },
             ],

@@ -12,13 +12,15 @@ import { streamMachine } from '../../machines/stream-machine.js';
 import { stopAndWait } from '../../machines/teardown.js';
 import { longClock } from '../../machines/long-timer.js';
 import type { HeldLease, StreamLeases, StreamNotice } from '../../machines/spec-machine.js';
-import { streamInputOf, streamKeyOf } from '../../specs/identity.js';
+import { streamInputOf, streamKeyOf, type StreamInput } from '../../specs/identity.js';
+import { stableJson } from '../../specs/hash.js';
 import type { Logger } from '../../machines/log.js';
 
 type StreamActor = Actor<typeof streamMachine>;
 
 interface Entry {
   id: string;
+  /** The render input's key; a stream whose rotation changes in place gets the new one. */
   key: string;
   dir: string;
   actor: StreamActor;
@@ -79,6 +81,30 @@ export class StreamRegistry implements StreamLeases {
     if (!entry || !h || h.parked === parked) return;
     h.parked = parked;
     this.syncParked(entry);
+  }
+
+  canRetarget(lease: HeldLease, holder: string, spec: CastSpec): boolean {
+    const entry = this.byId.get(lease.streamId);
+    if (!entry || entry.holders.size !== 1 || !entry.holders.has(holder)) return false;
+    const now = entry.actor.getSnapshot().context.input;
+    const next = streamInputOf(spec);
+    if (!now.pages || !next.pages) return false;
+    // Anything but the rotation is rendered by the display, the encoder or every page: a new stream.
+    const frame = (i: StreamInput) => stableJson({ quality: i.quality, mode: i.mode, hwAccel: i.hwAccel, browser: i.browser });
+    if (frame(now) !== frame(next)) return false;
+    // Another stream already renders exactly this: share it instead.
+    const other = this.byKey.get(streamKeyOf(spec));
+    return other === undefined || other === entry;
+  }
+
+  retarget(lease: HeldLease, holder: string, spec: CastSpec): void {
+    if (!this.canRetarget(lease, holder, spec)) return;
+    const entry = this.byId.get(lease.streamId)!;
+    this.byKey.delete(entry.key);
+    entry.key = streamKeyOf(spec);
+    this.byKey.set(entry.key, entry);
+    this.opts.log.child({ stream: entry.id }).info('pages changed: the stream takes them live');
+    entry.actor.send({ type: 'UPDATE_PAGES', input: streamInputOf(spec) });
   }
 
   /** Streams by id, for status: holders and the live stream actor. */

@@ -101,4 +101,35 @@ describe('a spec with pages', () => {
     expect(rotation().jumps).toEqual([2]);
     expect([ctl.get('board')!.page!.index, ctl.get('hall')!.page!.index]).toEqual([2, 2]);
   });
+
+  it('an edit of the rotation alone is taken live: same stream, no new LOAD, no re-render', async () => {
+    const conn = c.castDriver.connectionTo('tv-a')!;
+    expect(conn.loads).toHaveLength(1);
+    const encoders = () => c.log.events.filter((e) => e.startsWith('start encoder')).length;
+    const before = { stream: ctl.get('board')!.stream!.id, encoders: encoders() };
+    // Pages reordered, one duration changed: the rotation only.
+    writeFileSync(join(dir, 'board.yaml'), board('board', 'TV A').replace('      for: 10s\n', '').replace('    - url: https://ha.example/k#token=SECRET2\n', '    - url: https://ha.example/k#token=SECRET2\n      for: 45s\n'));
+    await waitUntil(() => rotation().updates.length === 1, 5000, 'the pages taken live');
+    expect(rotation().updates[0]!.map((p) => p.for)).toEqual([30_000, 30_000, 45_000]);
+    await waitUntil(() => ctl.get('board')?.generation !== undefined && ctl.get('board')!.conditions.every((x) => x.type !== 'Valid' || x.status === 'True'), 5000, 'the edit applied');
+    expect(ctl.get('board')!.stream!.id).toBe(before.stream);
+    expect(encoders()).toBe(before.encoders);
+    expect(conn.loads).toHaveLength(1);
+    // Another quality is a new render: a new stream, and the TV is given its URL.
+    writeFileSync(join(dir, 'board.yaml'), board('board', 'TV A').replace('  pages:', '  quality: 480p\n  pages:'));
+    await waitUntil(() => conn.loads.length === 2, 5000, 'a LOAD of the new stream');
+    expect(ctl.get('board')!.stream!.id).not.toBe(before.stream);
+  });
+
+  it('a stream shared with another spec is not changed under it: the edited spec gets a stream of its own', async () => {
+    writeFileSync(join(dir, 'hall.yaml'), board('hall', 'TV B'));
+    await waitUntil(() => ctl.get('hall')?.phase === 'Playing' && ctl.get('hall')?.page, 5000, 'hall playing');
+    const shared = ctl.get('board')!.stream!.id;
+    writeFileSync(join(dir, 'hall.yaml'), board('hall', 'TV B').replace('      for: 10s\n', '      for: 20s\n'));
+    await waitUntil(() => ctl.get('hall')!.stream?.id !== shared && ctl.get('hall')?.phase === 'Playing', 5000, 'hall on a stream of its own');
+    expect(ctl.get('board')!.stream!.id).toBe(shared);
+    expect(c.log.rotations().every((r) => r.updates.length === 0)).toBe(true);
+    expect(c.castDriver.connectionTo('tv-b')!.loads).toHaveLength(2);
+    expect(c.castDriver.connectionTo('tv-a')!.loads).toHaveLength(1);
+  });
 });

@@ -23,6 +23,7 @@ import type {
   ShowPageResult,
   StartContext,
   StreamFetchStats,
+  StreamInput,
   StreamPublisher,
 } from '../../machines/components.js';
 import { deviceBusyError } from '../../machines/components.js';
@@ -91,6 +92,17 @@ export class StandInRotation {
       this.show(index, 'Jumped');
     });
     return { ok: true };
+  }
+  /** The page lists taken live (updatePages), in order. */
+  readonly updates: PageInput[][] = [];
+  /** Takes a new page list live: the page on screen keeps its place by URL, or page 0 shows. */
+  updatePages(input: PageInput[]): void {
+    const url = this.showing === undefined ? undefined : this.pages[this.showing]?.url;
+    this.updates.push(input);
+    this.input.splice(0, this.input.length, ...input);
+    this.pages.splice(0, this.pages.length, ...input.map((p, index) => ({ index, url: p.url, state: 'ready' as const, inRotation: true })));
+    const kept = this.pages.findIndex((p) => p.url === url);
+    this.show(kept === -1 ? 0 : kept, 'Rotated');
   }
   /** Test hook: brings a page to the front, its turn starting now. */
   show(index: number, reason = 'Rotated'): void {
@@ -330,7 +342,7 @@ export function standInComponents(streamRoot: string, opts: StandInOptions = {})
       const h = make('browser');
       if (!o.input.pages) return Object.assign(h, { reloads: 0 }) as unknown as BrowserHandle;
       const stand = new StandInRotation(o.input.pages, (r) => ctx.report(r));
-      return Object.assign(h, { reloads: 0, stand, rotation: () => stand.rotation(), showPage: (i: number) => stand.showPage(i) }) as unknown as BrowserHandle;
+      return Object.assign(h, { reloads: 0, stand, rotation: () => stand.rotation(), showPage: (i: number) => stand.showPage(i), updatePages: async (next: StreamInput) => stand.updatePages(next.pages ?? []) }) as unknown as BrowserHandle;
     },
   };
   const encoder: EncoderDriver = {
