@@ -21,7 +21,7 @@ import { StatusMetrics } from './status/metrics.js';
 import { buildStatus, pageStatusOf, phaseOf, TransitionClock } from './status/status.js';
 import { PlayLogWriter, PlayTracker, type PlayObservation } from './status/play-log.js';
 import { redactText, redactUrl } from './status/redact.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from './status/types.js';
+import type { ActionOutcome, ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from './status/types.js';
 
 export interface ControllerOptions {
   /** Directory of spec files; absent = API-only (ephemeral casts). */
@@ -97,13 +97,14 @@ export class Controller implements ControlPlane {
         onChange: (names) => this.touched(names),
       });
     }
-    this.streams = new StreamRegistry({ components: opts.components, log: opts.log.child({ component: 'streams' }), now: () => this.now().getTime() });
+    this.streams = new StreamRegistry({ components: opts.components, log: opts.log.child({ component: 'streams' }), now: () => this.now().getTime(), onChanged: (holders) => this.changed(holders) });
     this.actors = new SpecActors({
       components: opts.components,
       leases: this.streams,
       log: opts.log,
       now: () => this.now().getTime(),
       onStopped: (_name, device) => this.queue.add(deviceKey(device)),
+      onChange: (name) => this.changed([name]),
     });
     this.queue = new WorkQueue<ReconcileKey>(async (key) => (this.stopped ? {} : this.reconcileOnce(key)), {
       idOf: keyId,
@@ -226,7 +227,35 @@ export class Controller implements ControlPlane {
   }
 
   /** Sources changed these specs: reconcile the devices they name now and the ones they ran on. */
+  private readonly listeners = new Set<(names: string[]) => void>();
+  private pendingChanges?: Set<string>;
+  /** Tells the subscribers, once per turn of the event loop, which specs may read differently. */
+  private changed(names: Iterable<string>): void {
+    if (this.listeners.size === 0) return;
+    const first = !this.pendingChanges;
+    this.pendingChanges ??= new Set();
+    for (const n of names) this.pendingChanges.add(n);
+    if (!first) return;
+    setImmediate(() => {
+      const all = [...(this.pendingChanges ?? [])];
+      this.pendingChanges = undefined;
+      for (const l of [...this.listeners]) {
+        try {
+          l(all);
+        } catch (err) {
+          this.log.warn({ err }, 'a status subscriber failed');
+        }
+      }
+    });
+  }
+
+  subscribe(listener: (names: string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
   private touched(names: Iterable<string>): void {
+    this.changed(names);
     this.byDevice = undefined;
     for (const name of names) {
       const g = this.desired(name);
@@ -454,6 +483,39 @@ export class Controller implements ControlPlane {
       });
       const timer = setTimeout(() => done(this.streams.rotation(streamId)), PAGE_SHOWN_WAIT_MS);
     });
+  }
+
+  /** The spec's running stream, or why there is none (an ActionOutcome refusal). */
+  private runningStream(name: string, what: string): { streamId: string; spec: SpecActor } | ActionOutcome {
+    if (!this.desired(name)) return { ok: false, reason: 'unknown', message: `no spec named "${name}"` };
+    const { spec$, cast$, lease } = this.streamOf(name);
+    const actor = this.actors.get(name);
+    if (!lease || !actor) return { ok: false, reason: 'not-playing', message: `${name} is not playing (phase ${phaseOf(spec$, cast$)}): nothing to ${what}` };
+    return { streamId: lease.streamId, spec: actor };
+  }
+
+  async recast(name: string): Promise<ActionOutcome> {
+    const s = this.runningStream(name, 're-cast');
+    if ('ok' in s) return s;
+    s.spec.send({ type: 'RECAST' });
+    this.log.info({ spec: name }, 're-cast on request');
+    return { ok: true, message: `${name}: the device is given a new LOAD` };
+  }
+
+  async reloadPage(name: string): Promise<ActionOutcome> {
+    const s = this.runningStream(name, 'reload');
+    if ('ok' in s) return s;
+    if (!this.streams.reloadPages(s.streamId)) return { ok: false, reason: 'not-playing', message: `${name}: its browser is not running: nothing to reload` };
+    this.log.info({ spec: name }, 'page reload on request');
+    return { ok: true, message: `${name}: the page is loaded again` };
+  }
+
+  async restartStream(name: string): Promise<ActionOutcome> {
+    const s = this.runningStream(name, 'restart');
+    if ('ok' in s) return s;
+    if (!this.streams.restart(s.streamId)) return { ok: false, reason: 'not-playing', message: `${name}: its stream is parked (the device is away): nothing to restart` };
+    this.log.info({ spec: name }, 'stream restart on request');
+    return { ok: true, message: `${name}: display, browser and encoder restart; the TV keeps its URL` };
   }
 
   health(): HealthReport {

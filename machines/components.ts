@@ -84,6 +84,8 @@ export interface BrowserHandle extends Running {
    * render input is unchanged keep their loaded window; only new or changed pages are loaded.
    */
   updatePages?(input: StreamInput): Promise<void>;
+  /** Loads the page again now (in a rotation, each page once it is off screen). */
+  reloadPages?(): void;
 }
 export interface BrowserDriver {
   start(opts: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle>;

@@ -49,6 +49,8 @@ export type SpecEvent =
   | { type: 'ASSIGN'; assignment: Assignment }
   | { type: 'UPDATE'; spec: CastSpec; generation: string; assignment: Assignment; changes: SpecChanges }
   | { type: 'STOP' }
+  /** Asked for: give the device a new LOAD of the stream now. */
+  | { type: 'RECAST' }
   | CastNotice
   | { type: 'STREAM_NOTICE'; streamId: string; notice: StreamNotice };
 
@@ -150,6 +152,7 @@ export const specMachine = setup({
     clearRecast: assign({ recast: false }),
     markCastEnded: assign({ castEnded: true }),
     stopCast: sendTo('cast', { type: 'STOP' }),
+    recast: sendTo('cast', ({ context }) => ({ type: 'SPEC_UPDATED' as const, spec: context.spec, reload: true })),
     forwardServable: sendTo('cast', { type: 'STREAM_SERVABLE' }),
     forwardEncoderExit: sendTo('cast', ({ event }) => ({ type: 'ENCODER_EXITED' as const, info: exitInfoOf(event) })),
     announceStream: sendTo('cast', ({ context }) => ({ type: 'STREAM_CHANGED' as const, lease: context.lease! })),
@@ -202,6 +205,7 @@ export const specMachine = setup({
       states: {
         running: {
           on: {
+            RECAST: { actions: 'recast' },
             ASSIGN: [{ guard: 'stopsPlaying', target: 'stopping', actions: ['takeAssignment', 'stopCast'] }, { actions: 'takeAssignment' }],
             UPDATE: [
               { guard: 'stopsPlaying', target: 'stopping', actions: ['takeUpdate', 'stopCast'] },

@@ -44,6 +44,8 @@ export type StreamEvent =
   /** Every holder's device is away: stop the components, keep the directory. */
   | { type: 'PARK' }
   | { type: 'RESUME' }
+  /** Asked for: stop every component, then start them again (the directory and playlist stay). */
+  | { type: 'RESTART' }
   /** The same stream with another rotation (order, durations, windows, pages): taken live. */
   | { type: 'UPDATE_PAGES'; input: StreamInput }
   | { type: 'STOP' };
@@ -219,6 +221,7 @@ export const streamMachine = setup({
       on: {
         DISPLAY_EXITED: { target: 'displayRestarting', actions: { type: 'componentExited', params: { component: 'display' } } },
         PARK: 'parked',
+        RESTART: 'restarting',
       },
       initial: 'startingDisplay',
       states: {
@@ -310,6 +313,12 @@ export const streamMachine = setup({
     },
     displayRestarting: {
       after: { displayBackoff: 'running' },
+      on: { PARK: 'parked', RESTART: 'restarting' },
+    },
+    // Leaving `running` queued every component's stop; they start again once those are done.
+    restarting: {
+      entry: [assign({ ...LOST_WITH.display, attempts: { display: 0, browser: 0, encoder: 0 } }), 'changed'],
+      invoke: { src: 'awaitTeardown', input: ({ context }) => ({ teardown: context.teardown }), onDone: 'running', onError: 'running' },
       on: { PARK: 'parked' },
     },
     // Leaving `running` stopped every component (their cleanups queued the stops); a resume

@@ -21,6 +21,8 @@ export interface SpecActorsOptions {
   now: () => number;
   /** A spec's actor has stopped; its device may now be free for another spec. */
   onStopped(name: string, device: string): void;
+  /** Something in a spec's actor (or its cast) changed: its status may read differently. */
+  onChange?(name: string): void;
 }
 
 export class SpecActors {
@@ -87,6 +89,10 @@ export class SpecActors {
           const actor = createActor(specMachine, {
             // `after` delays safe at any length (a backoff or a poll never becomes a busy loop).
             clock: this.clock,
+            // Every snapshot in the spec's actor system, its cast's included.
+            inspect: (ev) => {
+              if (ev.type === '@xstate.snapshot') this.opts.onChange?.(a.name);
+            },
             input: {
               name: a.name,
               spec: a.desired.spec,

@@ -39,6 +39,8 @@ export interface StreamRegistryOptions {
   log: Logger;
   /** The clock handed to the stream machines; Date.now unless told otherwise. */
   now?: () => number;
+  /** A stream changed (a component up or down, a report, a page switch): its holders' status may read differently. */
+  onChanged?(holders: string[]): void;
 }
 
 export class StreamRegistry implements StreamLeases {
@@ -107,6 +109,22 @@ export class StreamRegistry implements StreamLeases {
     entry.actor.send({ type: 'UPDATE_PAGES', input: streamInputOf(spec) });
   }
 
+  /** Loads the stream's pages again (a rotation: each once it is off screen). False when no browser runs. */
+  reloadPages(streamId: string): boolean {
+    const browser = this.byId.get(streamId)?.actor.getSnapshot().context.browser;
+    if (!browser?.reloadPages) return false;
+    browser.reloadPages();
+    return true;
+  }
+
+  /** Restarts the stream's display, browser and encoder; the playlist continues. False when it is not running. */
+  restart(streamId: string): boolean {
+    const entry = this.byId.get(streamId);
+    if (!entry || entry.parked) return false;
+    entry.actor.send({ type: 'RESTART' });
+    return true;
+  }
+
   /** Streams by id, for status: holders and the live stream actor. */
   get(streamId: string): { holders: string[]; actor: StreamActor } | undefined {
     const e = this.byId.get(streamId);
@@ -149,6 +167,7 @@ export class StreamRegistry implements StreamLeases {
     const actor = createActor(streamMachine, { clock: this.clock, input: { id, input, dir, components: this.opts.components, log, now: this.opts.now ?? Date.now } });
     const entry: Entry = { id, key, dir, actor, holders: new Map(), servable: false, parked: false };
     actor.on('changed', () => {
+      this.opts.onChanged?.([...entry.holders.keys()]);
       const ctx = actor.getSnapshot().context;
       const servable = ctx.browserReady && ctx.encoderServable;
       const became = servable && !entry.servable;

@@ -187,6 +187,9 @@ export type ShowPageOutcome =
   | { ok: true; page: PageStatus }
   | { ok: false; reason: 'unknown' | 'no-pages' | 'not-playing' | 'range' | 'not-ready'; message: string };
 
+/** What an action on a running spec (re-cast, reload, restart) answers: done, or why not. */
+export type ActionOutcome = { ok: true; message: string } | { ok: false; reason: 'unknown' | 'not-playing'; message: string };
+
 export interface HealthReport {
   ok: boolean;
   specs: number;
@@ -208,6 +211,17 @@ export interface ControlPlane {
   deleteCast(name: string): Promise<boolean>;
   /** Brings page `index` (0-based) of a spec with pages to the front and restarts its turn. */
   showPage(name: string, index: number): Promise<ShowPageOutcome>;
+  /** Gives the device a new LOAD of the stream now (what a stop from the remote gets anyway). */
+  recast(name: string): Promise<ActionOutcome>;
+  /** Loads the spec's page (every page of a rotation, each once it is off screen) again now. */
+  reloadPage(name: string): Promise<ActionOutcome>;
+  /** Stops the spec's display, browser and encoder and starts them again; the TV keeps its URL. */
+  restartStream(name: string): Promise<ActionOutcome>;
+  /**
+   * Called with the names of specs whose status may read differently now (coalesced: at most once
+   * per turn of the event loop). Returns the unsubscribe.
+   */
+  subscribe(listener: (names: string[]) => void): () => void;
   health(): HealthReport;
   /** True once the first scan and reconcile are done (readiness, as against liveness). */
   ready(): boolean;

@@ -53,6 +53,7 @@ export interface ChromiumBrowserHandle extends BrowserHandle {
   rotation(): RotationState | undefined;
   showPage(index: number): ShowPageResult;
   updatePages(input: StreamInput): Promise<void>;
+  reloadPages(): void;
 }
 
 /**
@@ -612,21 +613,19 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       await painted(current.pages[first]!.tab, health.timeoutMs).catch(() => {}); // a page that never paints is the health check's to find
 
       let reloads = 0;
-      if (b.reload !== undefined) {
-        timers.push(
-          setInterval(() => {
-            if (renewing || stopping || settled) return;
-            reloads++;
-            for (const p of current!.pages) {
-              // A page on screen is reloaded where it is only when it is the only one; in a rotation, once it is off screen.
-              if (rotating() && p.index === showing) p.reloadDue = true;
-              else void loadInBackground(current!, p, 'reload').then(() => {
-                if (!over() && p.state === 'ready') ctx.report({ type: 'BrowserReady', status: 'True', reason: 'Reloaded', message: `reload ${reloads}` });
-              });
-            }
-          }, b.reload),
-        );
-      }
+      const reloadPages = () => {
+        if (renewing || stopping || settled) return;
+        reloads++;
+        for (const p of current!.pages) {
+          // A page on screen is reloaded where it is only when it is the only one; in a rotation, once it is off screen.
+          if (rotating() && p.index === showing) p.reloadDue = true;
+          else
+            void loadInBackground(current!, p, 'reload').then(() => {
+              if (!over() && p.state === 'ready') ctx.report({ type: 'BrowserReady', status: 'True', reason: 'Reloaded', message: `reload ${reloads}` });
+            });
+        }
+      };
+      if (b.reload !== undefined) timers.push(setInterval(reloadPages, b.reload));
       let probing = false;
       timers.push(
         setInterval(() => {
@@ -694,6 +693,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         memoryBytes: () => (current?.pgid === undefined ? undefined : groupMemory(current.pgid)),
         rotation,
         updatePages,
+        reloadPages,
         showPage: (index: number): ShowPageResult => {
           if (!Number.isInteger(index) || index < 0 || index >= inputs.length) return { ok: false, reason: 'range', message: `there is no page ${index}: the pages are 0 to ${inputs.length - 1}` };
           const p = current?.pages[index];

@@ -340,9 +340,11 @@ export function standInComponents(streamRoot: string, opts: StandInOptions = {})
       await tick(delay);
       if (ctx.signal.aborted) throw new Error('aborted');
       const h = make('browser');
-      if (!o.input.pages) return Object.assign(h, { reloads: 0 }) as unknown as BrowserHandle;
+      // reloadPages counts, as the real browser's reloads do.
+      const base: Handle & { reloads: number; reloadPages(): void } = Object.assign(h, { reloads: 0, reloadPages: () => void base.reloads++ });
+      if (!o.input.pages) return base as unknown as BrowserHandle;
       const stand = new StandInRotation(o.input.pages, (r) => ctx.report(r));
-      return Object.assign(h, { reloads: 0, stand, rotation: () => stand.rotation(), showPage: (i: number) => stand.showPage(i), updatePages: async (next: StreamInput) => stand.updatePages(next.pages ?? []) }) as unknown as BrowserHandle;
+      return Object.assign(base, { stand, rotation: () => stand.rotation(), showPage: (i: number) => stand.showPage(i), updatePages: async (next: StreamInput) => stand.updatePages(next.pages ?? []) }) as unknown as BrowserHandle;
     },
   };
   const encoder: EncoderDriver = {

@@ -1,6 +1,6 @@
 // A small in-memory ControlPlane for the API tests: records calls, validates like the real one would.
 import { PagecastError } from '../../../machines/errors.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from '../../../controller/status/types.js';
+import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, ActionOutcome, SpecStatus } from '../../../controller/status/types.js';
 
 export function specStatus(name: string, over: Partial<SpecStatus> = {}): SpecStatus {
   return {
@@ -76,6 +76,29 @@ export class FakeControl implements ControlPlane {
     if (index < 0 || index >= s.page.count) return { ok: false, reason: 'range', message: `no page ${index} in ${name}: pages are numbered from 0, so 0 to ${s.page.count - 1}` };
     s.page = { ...s.page, index, since: '2025-01-01T10:00:00.000Z' };
     return { ok: true, page: s.page };
+  }
+  /** Each action answers ok for a known spec and records the call. */
+  private act(what: string, name: string): Promise<ActionOutcome> {
+    this.calls.push(`${what} ${name}`);
+    return Promise.resolve(this.specs.has(name) ? { ok: true, message: `${what} ${name}` } : { ok: false, reason: 'unknown', message: `no spec named "${name}"` });
+  }
+  recast(name: string): Promise<ActionOutcome> {
+    return this.act('recast', name);
+  }
+  reloadPage(name: string): Promise<ActionOutcome> {
+    return this.act('reloadPage', name);
+  }
+  restartStream(name: string): Promise<ActionOutcome> {
+    return this.act('restartStream', name);
+  }
+  readonly listeners = new Set<(names: string[]) => void>();
+  subscribe(listener: (names: string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  /** Test hook: tell the subscribers these specs changed. */
+  changed(...names: string[]): void {
+    for (const l of this.listeners) l(names);
   }
   ready(): boolean {
     return this.isReady;
