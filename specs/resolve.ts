@@ -1,8 +1,9 @@
-// Turns the parts of a spec that point elsewhere (urlFrom, storageState) into concrete values.
-// The values may be secrets: no error message ever contains them, only where they came from.
+// Turns the parts of a spec that point elsewhere (urlFrom, storageState, a login's secrets) into
+// concrete values. The values may be secrets: no error message ever contains them, only where
+// they came from.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { CastSpec, Page, UrlFrom } from './schema.js';
+import type { BrowserOptions, CastSpec, Login, Page, SecretFrom, UrlFrom } from './schema.js';
 
 /** What went wrong, with the field it belongs to (a Diagnostic without the file position). */
 export interface ResolveError {
@@ -105,6 +106,66 @@ async function storageStateOf(rel: string | undefined, path: string, specFile: s
   return { path: abs };
 }
 
+/** A login's secrets, read. */
+export type LoginSecret = { kind: 'homeAssistant'; token: string } | { kind: 'grafana'; token: string } | { kind: 'basic'; username: string; password: string };
+
+/** A login with its secrets read, as a resolved spec carries it (the secret counts in the stream's key). */
+export type ResolvedLogin = Login & { secret?: LoginSecret };
+
+/** The secrets of a resolved login; undefined for none, or for one not resolved. */
+export function loginSecret(login: Login | undefined): LoginSecret | undefined {
+  return (login as ResolvedLogin | undefined)?.secret;
+}
+
+/** One secret from an env variable or a file beside the spec, trimmed; `at` is its field path. */
+async function secretOf(from: SecretFrom, at: string, specFile: string, env: NodeJS.ProcessEnv): Promise<Resolved<{ value: string }>> {
+  let value: string;
+  let what: string;
+  let path: string;
+  if ('env' in from) {
+    [what, path] = [`environment variable ${from.env}`, `${at}.env`];
+    const v = env[from.env]?.trim();
+    if (v === undefined) return { error: { path, message: `${what} is not set` } };
+    value = v;
+  } else {
+    [what, path] = [from.file, `${at}.file`];
+    const read = await readSmall(relativeToSpec(specFile, from.file));
+    if ('reason' in read) return { error: { path, message: `${from.file} ${read.reason}` } };
+    value = read.text.trim();
+  }
+  if (value === '') return { error: { path, message: `${what} is empty` } };
+  // A header value with a line break would be a header injection, and no token has one.
+  if (/[\u0000-\u001f\u007f]/.test(value)) return { error: { path, message: `${what} holds control characters (more than one line?)` } };
+  return { value };
+}
+
+/** `login` with its secrets read; `at` is the browser options' path (`spec.browser`, `spec.pages[0].browser`). */
+export async function resolveLogin(login: Login | undefined, at: string, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ login: ResolvedLogin | undefined }>> {
+  if (!login) return { login: undefined };
+  if ('homeAssistant' in login || 'grafana' in login) {
+    const kind = 'homeAssistant' in login ? 'homeAssistant' : 'grafana';
+    const from = 'homeAssistant' in login ? login.homeAssistant.tokenFrom : login.grafana.tokenFrom;
+    const token = await secretOf(from, `${at}.login.${kind}.tokenFrom`, specFile, env);
+    if (token.error) return { error: token.error };
+    return { login: { ...login, secret: { kind, token: token.value } } };
+  }
+  const username = await secretOf(login.basic.usernameFrom, `${at}.login.basic.usernameFrom`, specFile, env);
+  if (username.error) return { error: username.error };
+  if (username.value.includes(':')) return { error: { path: `${at}.login.basic.usernameFrom`, message: 'a basic-auth username must not contain ":"' } };
+  const password = await secretOf(login.basic.passwordFrom, `${at}.login.basic.passwordFrom`, specFile, env);
+  if (password.error) return { error: password.error };
+  return { login: { ...login, secret: { kind: 'basic', username: username.value, password: password.value } } };
+}
+
+/** A browser options object (the spec's or a page's) with its storage state and login resolved. */
+async function browserOf<B extends Pick<BrowserOptions, 'storageState' | 'login'>>(b: B, at: string, specFile: string, env: NodeJS.ProcessEnv): Promise<Resolved<{ browser: B }>> {
+  const storage = await storageStateOf(b.storageState, `${at}.storageState`, specFile);
+  if (storage.error) return { error: storage.error };
+  const login = await resolveLogin(b.login, at, specFile, env);
+  if (login.error) return { error: login.error };
+  return { browser: { ...b, storageState: storage.path, login: login.login } };
+}
+
 /**
  * Each page's `url` read (urlFrom) and its `browser.storageState` made absolute, in order; the
  * first problem, naming the page (`spec.pages[1].urlFrom.env`). Undefined for a url spec.
@@ -117,9 +178,13 @@ export async function resolvePages(spec: CastSpec, specFile: string, env: NodeJS
     const at = `spec.pages[${i}]`;
     const url = await urlOf(page, at, specFile, env);
     if (url.error) return { error: url.error };
-    const storage = await storageStateOf(page.browser?.storageState, `${at}.browser.storageState`, specFile);
-    if (storage.error) return { error: storage.error };
-    out.push({ ...page, url: url.url, ...(page.browser && { browser: { ...page.browser, storageState: storage.path } }) });
+    if (!page.browser) {
+      out.push({ ...page, url: url.url });
+      continue;
+    }
+    const browser = await browserOf(page.browser, `${at}.browser`, specFile, env);
+    if (browser.error) return { error: browser.error };
+    out.push({ ...page, url: url.url, browser: browser.browser });
   }
   return { pages: out };
 }
@@ -130,15 +195,15 @@ export async function resolvePages(spec: CastSpec, specFile: string, env: NodeJS
  */
 export async function resolveSpec(spec: CastSpec, specFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<{ spec: CastSpec }>> {
   const body = spec.spec;
-  const storage = await resolveStorageState(spec, specFile);
+  const browser = await browserOf(body.browser, 'spec.browser', specFile, env);
   if (body.pages) {
     const pages = await resolvePages(spec, specFile, env);
     if (pages.error) return { error: pages.error };
-    if (storage.error) return { error: storage.error };
-    return { spec: { ...spec, spec: { ...body, pages: pages.pages, browser: { ...body.browser, storageState: storage.path } } } };
+    if (browser.error) return { error: browser.error };
+    return { spec: { ...spec, spec: { ...body, pages: pages.pages, browser: browser.browser } } };
   }
   const url = await resolveUrl(spec, specFile, env);
   if (url.error) return { error: url.error };
-  if (storage.error) return { error: storage.error };
-  return { spec: { ...spec, spec: { ...body, url: url.url, browser: { ...body.browser, storageState: storage.path } } } };
+  if (browser.error) return { error: browser.error };
+  return { spec: { ...spec, spec: { ...body, url: url.url, browser: browser.browser } } };
 }

@@ -145,10 +145,40 @@ const headers = z
     z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' }),
     z.string().regex(/^[^\u0000\r\n]*$/, { error: 'a header value must not contain CR, LF or NUL' }).max(8192),
   )
-  .meta({ description: 'extra HTTP headers sent with every request' });
+  .meta({ description: "extra HTTP headers sent with every request to the page's own origin (never to third-party hosts it loads)" });
+
+/** Where a secret comes from: an environment variable or a file beside the spec, never the spec itself. */
+export const SecretFrom = z.union(
+  [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected an environment variable name like HA_TOKEN' }) }), z.strictObject({ file: z.string().min(1) })],
+  { error: 'expected {env: NAME} or {file: path}' },
+);
+export type SecretFrom = z.output<typeof SecretFrom>;
+
+/**
+ * A dashboard login. The secrets are read when the spec is (specs/resolve.ts) and go only to the
+ * page's own origin. Home Assistant: a long-lived access token, put where its frontend keeps its
+ * tokens (localStorage `hassTokens`) before the page loads. Grafana: a service-account token as a
+ * Bearer header. Basic: HTTP basic authentication.
+ */
+const LoginKinds = z
+  .strictObject({
+    homeAssistant: z.strictObject({ tokenFrom: SecretFrom }).optional(),
+    grafana: z.strictObject({ tokenFrom: SecretFrom }).optional(),
+    basic: z.strictObject({ usernameFrom: SecretFrom, passwordFrom: SecretFrom }).optional(),
+  })
+  .superRefine((l, ctx) => {
+    const given = Object.keys(l).filter((k) => l[k as keyof typeof l] !== undefined);
+    if (given.length !== 1) ctx.issues.push({ code: 'custom', message: `expected one of homeAssistant, grafana or basic${given.length > 1 ? `, not ${given.join(' and ')}` : ''}`, input: l });
+  });
+export const Login = LoginKinds.transform(
+  (l) => (l.homeAssistant ? { homeAssistant: l.homeAssistant } : l.grafana ? { grafana: l.grafana } : { basic: l.basic! }) as { homeAssistant: { tokenFrom: SecretFrom } } | { grafana: { tokenFrom: SecretFrom } } | { basic: { usernameFrom: SecretFrom; passwordFrom: SecretFrom } },
+);
+export type Login = z.output<typeof Login>;
+const login = Login.meta({ description: "log in to the dashboard: Home Assistant (a long-lived token), Grafana (a service-account token) or HTTP basic; credentials go to the page's own origin only" });
 
 export const BrowserOptions = z.strictObject({
   storageState: storageState.optional(),
+  login: login.optional(),
   waitFor: WaitFor.optional(),
   navigationTimeout: duration(10 * 60_000).default(30_000),
   reload: positiveDuration(7 * DAY).optional().meta({ description: 'reload the page this often (at most 7d)' }),
@@ -229,7 +259,7 @@ export type Schedule = z.output<typeof Schedule>;
 // ── pages: a rotation in one stream ─────────────────────────────────────────────────────────
 
 export const MAX_PAGES = 20;
-export const PAGE_OVERRIDES = ['zoom', 'css', 'waitFor', 'headers', 'storageState'] as const;
+export const PAGE_OVERRIDES = ['zoom', 'css', 'waitFor', 'headers', 'storageState', 'login'] as const;
 
 /**
  * A page's own browser options. Absent means the spec's value; no defaults here. The options of
@@ -238,6 +268,7 @@ export const PAGE_OVERRIDES = ['zoom', 'css', 'waitFor', 'headers', 'storageStat
  */
 export const PageBrowserOptions = z.strictObject({
   storageState: storageState.optional(),
+  login: login.optional(),
   waitFor: WaitFor.optional(),
   zoom: zoom.optional(),
   css: css.optional(),
