@@ -1,22 +1,43 @@
 // bench/e2e: the real pipeline against fake TVs, over repeated runs.
 //   spec written → PLAYING; device stop (IDLE) → PLAYING; connection dropped → PLAYING (no LOAD);
 //   FFmpeg SIGKILL → PLAYING; device away past parkAfter (stream parked), then back: answering →
-//   PLAYING; live latency at the device (HLS, fMP4); controller CPU with 3 specs.
-// Usage: npm run bench:e2e [-- --runs N]. Ends with one JSON line.
+//   PLAYING; live latency at the device (HLS, fMP4); a page switch in a rotation (spec.pages) against
+//   a spec-to-spec handover, both to the first frame the device decodes; controller CPU with 3 specs.
+// Usage: npm run bench:e2e [-- --runs N] [-- --only recovery|pages|cpu] [-- --switches N --handovers N].
+// Ends with one JSON line.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startHarness, specYaml, waitPlaying, PAGE } from '../test/harness.js';
-import { FakeCastDevice, selfSignedCert } from '../test/fake-device/device.js';
+import { readMediaPlaylist } from '../machines/media/encoder.js';
+import { ENCODER_DEFAULTS } from '../machines/media/encoder-args.js';
+import { startHarness, specYaml, pagesYaml, deviceAt, waitPlaying, PAGE, type Harness } from '../test/harness.js';
+import { FakeCastDevice, selfSignedCert, type DeviceFrame } from '../test/fake-device/device.js';
+import { nameFrames, describeRuns, runsOf, type Palette } from '../test/fake-device/frame-colours.js';
+import { ERROR_PAGE_RGB, SOLID_RGB, type SolidColour } from '../test/fixtures/media/page-server.js';
 import { waitUntil } from '../test/helpers.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'cpu-seconds': { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'cpu-seconds': { type: 'string', default: '30' },
+    only: { type: 'string' },
+    switches: { type: 'string', default: '10' },
+    handovers: { type: 'string', default: '3' },
+  },
+});
 const RUNS = Math.max(1, Number(values.runs));
 const CPU_SECONDS = Number(values['cpu-seconds']);
+const PARTS = ['recovery', 'pages', 'cpu'] as const;
+type Part = (typeof PARTS)[number];
+if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) throw new Error(`--only: expected one of ${PARTS.join(', ')}`);
+const runs = (part: Part) => values.only === undefined || values.only === part;
+const SWITCHES = Math.max(1, Number(values.switches));
+const HANDOVERS = Math.max(1, Number(values.handovers));
 
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : NaN);
 const stats = (xs: number[]) => ({ p50: Math.round([...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!), max: Math.round(Math.max(...xs)) });
 
 /** A short parkAfter, so a run can wait it out: the device is away this long before the stream parks. */
@@ -85,9 +106,180 @@ async function measureRecovery(): Promise<{ spec: number[]; idle: number[]; reco
   } finally {
     await h.close();
   }
-  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : NaN);
   out.latency = { hls: median(latencies.hls), fmp4: median(latencies.fmp4) };
   return out;
+}
+
+// ── pages: a switch inside the stream against a handover between two streams ─────────────────
+
+const PALETTE: Palette = { ...SOLID_RGB, magenta: ERROR_PAGE_RGB };
+const TURN = '5s';
+/** The first frame of each run of one colour, in playback order. */
+function runStarts(frames: DeviceFrame[]): Array<DeviceFrame & { name: string }> {
+  const named = nameFrames(frames, PALETTE);
+  return named.filter((f, i) => i === 0 || f.name !== named[i - 1]!.name);
+}
+
+/**
+ * When each segment of the stream first appeared in its media playlist: the encoder's directory
+ * (FFmpeg's working directory) read every 20 ms, so the device's own fetches are all the server sees.
+ */
+function watchListings(h: Harness): { listedAt: Map<number, number>; stop(): void } {
+  const listedAt = new Map<number, number>();
+  const timer = setInterval(() => {
+    for (const r of h.runtime.registry.list()) {
+      if (!/ffmpeg/.test(r.name)) continue;
+      let dir: string;
+      try {
+        dir = readlinkSync(`/proc/${r.pid}/cwd`);
+      } catch {
+        continue; // exited
+      }
+      const now = Date.now();
+      for (const seg of readMediaPlaylist(dir)?.segments ?? []) if (!listedAt.has(seg.sequence)) listedAt.set(seg.sequence, now);
+    }
+  }, 20);
+  return { listedAt, stop: () => clearInterval(timer) };
+}
+
+/** Milliseconds after a switch (or a handover) at which its first new frame reached each step. */
+interface Steps {
+  /** Captured: the frame's program date-time (stream clock). */
+  captured?: number;
+  /** Its segment's end on the stream clock: the next segment's first frame's program date-time. */
+  closed?: number;
+  /** Its segment listed in the media playlist (the segment closed). */
+  listed?: number;
+  /** The device's player had fetched and checked the segment. */
+  fetched: number;
+  /** Decoded at the device: the figure. */
+  decoded: number;
+  /** Handover only: the new LOAD reached the device. */
+  load?: number;
+}
+
+interface PagesResult {
+  switches: Steps[];
+  handovers: Steps[];
+  /** LOADs the device received after the first one, over the whole rotation. */
+  switchLoads: number;
+  segmentSeconds: number[];
+}
+
+/**
+ * Page switch: a spec rotating red, green, blue every 5 s; from the instant the browser put each
+ * page on screen (status page.since) to the first frame of its colour decoded at the device.
+ */
+async function measurePageSwitches(h: Harness): Promise<{ steps: Steps[]; loads: number; segmentSeconds: number[] }> {
+  const colours: SolidColour[] = ['red', 'green', 'blue'];
+  const tv = await h.device('Pages TV', { sampleFrames: { grid: 4 } });
+  const watch = watchListings(h);
+  const shown: Array<{ index: number; at: number }> = [];
+  const turns = setInterval(() => {
+    const p = h.controller.get('pages')?.page;
+    if (p?.index === undefined || p.since === undefined) return;
+    const at = Date.parse(p.since);
+    if (shown.at(-1)?.at !== at) shown.push({ index: p.index, at });
+  }, 100);
+  try {
+    h.writeSpec('pages.yaml', pagesYaml('pages', deviceAt(tv), colours.map((c) => ({ url: h.pages.url(`/solid/${c}`), for: TURN }))));
+    const runsSeen = () => runStarts(tv.frames()).length;
+    await waitUntil(() => shown.length > SWITCHES && runsSeen() > SWITCHES, 60_000 + SWITCHES * 10_000, () => `${SWITCHES} switches decoded (switches ${shown.length - 1}, runs ${describeRuns(runsOf(nameFrames(tv.frames(), PALETTE)))})`, { intervalMs: 250 });
+    // The segment after the last switch's first frame, so that its segment's end is known.
+    const lastSequence = runStarts(tv.frames())[SWITCHES]!.sequence;
+    await waitUntil(() => tv.frames().some((f) => f.sequence > lastSequence), 30_000, 'the segment after the last switch', { intervalMs: 250 });
+    const frames = tv.frames();
+    // Each segment's start on the stream clock: its first frame's program date-time.
+    const segmentStart = new Map<number, number>();
+    for (const f of frames) if (f.programDateTime !== undefined && !segmentStart.has(f.sequence)) segmentStart.set(f.sequence, f.programDateTime);
+    const starts = runStarts(frames);
+    const steps: Steps[] = [];
+    for (let k = 1; k <= SWITCHES; k++) {
+      const f = starts[k]!;
+      const want = colours[shown[k]!.index]!;
+      if (f.name !== want) throw new Error(`switch ${k}: page ${shown[k]!.index} (${want}) is on screen but the device's run ${k} is ${f.name}: ${describeRuns(runsOf(nameFrames(frames, PALETTE)))}`);
+      const at = shown[k]!.at;
+      const listed = watch.listedAt.get(f.sequence);
+      const closed = segmentStart.get(f.sequence + 1);
+      steps.push({
+        ...(f.programDateTime !== undefined ? { captured: f.programDateTime - at } : {}),
+        ...(closed !== undefined ? { closed: closed - at } : {}),
+        ...(listed !== undefined ? { listed: listed - at } : {}),
+        fetched: f.queuedAt - at,
+        decoded: f.decodedAt - at,
+      });
+      console.log(`  switch ${k}/${SWITCHES} to ${want}: ${describeSteps(steps.slice(-1))} ms after it came on screen`);
+    }
+    const bad = runsOf(nameFrames(frames, PALETTE)).filter((r) => !colours.includes(r.name as SolidColour));
+    if (bad.length > 0) console.log(`  warning: frames other than the pages: ${describeRuns(bad)}`);
+    // Segment lengths on the stream clock: from one segment's first frame to the next one's.
+    const segmentSeconds = [...segmentStart.keys()].filter((q) => segmentStart.has(q + 1)).map((q) => (segmentStart.get(q + 1)! - segmentStart.get(q)!) / 1000);
+    return { steps, loads: tv.count('LOAD') - 1, segmentSeconds };
+  } finally {
+    clearInterval(turns);
+    watch.stop();
+    h.removeSpec('pages.yaml');
+    await waitUntil(() => h.runtime.registry.list().length === 0, 30_000, 'teardown');
+    await tv.stop();
+  }
+}
+
+/**
+ * Handover: spec A (one colour) playing on a device; A's file removed and spec B (another colour)
+ * written for the same device; from the removal to the first frame of B's colour decoded there.
+ */
+async function measureHandovers(h: Harness): Promise<Steps[]> {
+  const colours: SolidColour[] = ['red', 'green', 'blue', 'yellow'];
+  const tv = await h.device('Handover TV', { sampleFrames: { grid: 4 } });
+  const file = (k: number) => `handover-${k}.yaml`;
+  const write = (k: number) => h.writeSpec(file(k), specYaml(`handover-${k}`, deviceAt(tv), h.pages.url(`/solid/${colours[k % colours.length]}`)));
+  const firstOf = (colour: string, afterSession: number) => nameFrames(tv.frames(), PALETTE).find((f) => f.name === colour && f.mediaSessionId > afterSession);
+  const steps: Steps[] = [];
+  try {
+    write(0);
+    await waitUntil(() => firstOf(colours[0]!, 0), 60_000, 'the first spec decoded', { intervalMs: 100 });
+    for (let k = 1; k <= HANDOVERS; k++) {
+      const session = tv.status().media?.mediaSessionId ?? 0;
+      const loads = tv.count('LOAD');
+      const t = Date.now();
+      h.removeSpec(file(k - 1));
+      write(k);
+      const f = await waitUntil(() => firstOf(colours[k % colours.length]!, session), 60_000, `handover ${k} decoded`, { intervalMs: 20 });
+      const load = tv.messages('LOAD')[loads];
+      steps.push({ ...(load ? { load: load.at - t } : {}), fetched: f.queuedAt - t, decoded: f.decodedAt - t });
+      console.log(`  handover ${k}/${HANDOVERS}: LOAD after ${load ? load.at - t : 'n/a'} ms, first frame fetched ${f.queuedAt - t} ms, decoded ${f.decodedAt - t} ms`);
+      // The next handover starts from a spec that plays steadily, as this one began.
+      await waitPlaying(tv, 30_000);
+    }
+    return steps;
+  } finally {
+    for (const f of readdirSync(h.dir)) if (f.startsWith('handover-')) h.removeSpec(f);
+    await waitUntil(() => h.runtime.registry.list().length === 0, 30_000, 'teardown');
+    await tv.stop();
+  }
+}
+
+async function measurePages(): Promise<PagesResult> {
+  const h = await startHarness();
+  try {
+    const s = await measurePageSwitches(h);
+    const handovers = await measureHandovers(h);
+    return { switches: s.steps, handovers, switchLoads: s.loads, segmentSeconds: s.segmentSeconds };
+  } finally {
+    await h.close();
+  }
+}
+
+/** `step p50 (max)` for each step that every sample has. */
+function describeSteps(steps: Steps[]): string {
+  const keys = ['captured', 'closed', 'listed', 'load', 'fetched', 'decoded'] as const;
+  return keys
+    .filter((k) => steps.length > 0 && steps.every((s) => s[k] !== undefined))
+    .map((k) => {
+      const xs = steps.map((s) => s[k]!);
+      return `${k} ${Math.round(median(xs))} (${Math.round(Math.max(...xs))})`;
+    })
+    .join(', ');
 }
 
 /** CPU of `pagecast run` itself (not its children) while 3 specs play, from /proc/<pid>/stat. */
@@ -149,19 +341,36 @@ async function measureControllerCpu(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const r = await measureRecovery();
-  const cpu = await measureControllerCpu();
-  const result = {
-    bench: 'e2e',
-    runs: RUNS,
-    specToPlayingMs: stats(r.spec),
-    idleToPlayingMs: stats(r.idle),
-    reconnectToPlayingMs: { ...stats(r.reconnect), newLoads: r.reconnectLoads },
-    encoderKillToPlayingMs: stats(r.kill),
-    deviceBackToPlayingMs: stats(r.back),
-    latencyMs: { hls: Math.round(r.latency.hls), fmp4: Math.round(r.latency.fmp4) },
-    controllerCpuPct: Math.round(cpu * 100) / 100,
-  };
+  const result: Record<string, unknown> = { bench: 'e2e', ...(values.only ? { only: values.only } : {}) };
+  if (runs('recovery')) {
+    const r = await measureRecovery();
+    Object.assign(result, {
+      runs: RUNS,
+      specToPlayingMs: stats(r.spec),
+      idleToPlayingMs: stats(r.idle),
+      reconnectToPlayingMs: { ...stats(r.reconnect), newLoads: r.reconnectLoads },
+      encoderKillToPlayingMs: stats(r.kill),
+      deviceBackToPlayingMs: stats(r.back),
+      latencyMs: { hls: Math.round(r.latency.hls), fmp4: Math.round(r.latency.fmp4) },
+    });
+  }
+  if (runs('pages')) {
+    const p = await measurePages();
+    const sw = p.switches.map((s) => s.decoded);
+    const ho = p.handovers.map((s) => s.decoded);
+    const ratio = median(sw) / median(ho);
+    console.log(`page switch → first frame decoded (ms, p50 (max) over ${sw.length}, after the page came on screen): ${describeSteps(p.switches)}`);
+    console.log(`handover → first frame decoded (ms, p50 (max) over ${ho.length}, after the spec file was removed): ${describeSteps(p.handovers)}`);
+    console.log(`segments ${ENCODER_DEFAULTS.segmentSeconds} s by the encoder's defaults; measured ${[...new Set(p.segmentSeconds.map((x) => x.toFixed(2)))].join(', ')} s`);
+    console.log(`page switch / handover: ${ratio.toFixed(3)} (goal < 0.2); LOADs during the rotation after the first: ${p.switchLoads}`);
+    Object.assign(result, {
+      pageSwitchMs: { ...stats(sw), n: sw.length },
+      handoverMs: { ...stats(ho), n: ho.length },
+      pageSwitchLoads: p.switchLoads,
+      pageSwitchToHandover: Math.round(ratio * 1000) / 1000,
+    });
+  }
+  if (runs('cpu')) result.controllerCpuPct = Math.round((await measureControllerCpu()) * 100) / 100;
   console.log(JSON.stringify(result));
 }
 

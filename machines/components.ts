@@ -86,6 +86,11 @@ export interface BrowserHandle extends Running {
   updatePages?(input: StreamInput): Promise<void>;
   /** Loads the page again now (in a rotation, each page once it is off screen). */
   reloadPages?(): void;
+  /**
+   * Where the stream's segments end (see EncoderHandle.nextSegmentEnd): a turn then ends just
+   * before a segment does, so the new page is in a segment the TV can fetch a moment later.
+   */
+  alignSwitches?(segmentEnd: (after: number) => number | undefined): void;
 }
 export interface BrowserDriver {
   start(opts: { display: string; input: StreamInput }, ctx: StartContext): Promise<BrowserHandle>;
@@ -108,6 +113,8 @@ export interface EncoderHandle extends Running {
   figures(): EncoderFigures | undefined;
   /** Resolves once the stream is servable (three segments exist). */
   servable(): Promise<void>;
+  /** When the segment being written at wall time `after` (ms) ends, on the wall clock; undefined until known. */
+  nextSegmentEnd?(after: number): number | undefined;
 }
 export interface EncoderDriver {
   /** `dir` is the stream's directory; it outlives one encoder so a restart continues the playlist. */

@@ -251,6 +251,8 @@ export const streamMachine = setup({
                             assign({ browserReady: true, browser: ({ event }) => event.handle }),
                             // Pages that changed while it started are taken now.
                             ({ context, event }) => void (event.input !== context.input && event.handle.updatePages?.(context.input)),
+                            // A rotation's turns end where the segments of whichever encoder runs then end.
+                            ({ event, self }) => event.handle.alignSwitches?.((after) => self.getSnapshot().context.encoder?.nextSegmentEnd?.(after)),
                             'changed',
                           ],
                         },

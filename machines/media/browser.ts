@@ -14,6 +14,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PagecastError } from '../errors.js';
+import { componentLogger } from '../log.js';
 import { DEFAULT_STOP, processStartTime, readStat, type ProcessRegistry } from '../processes/registry.js';
 import { RepeatedWarning } from '../repeated-warning.js';
 import type { BrowserDriver, BrowserHandle, ExitInfo, RotationState, ShowPageResult, StartContext, StreamInput } from '../components.js';
@@ -23,6 +24,8 @@ import type { BrowserOptions } from '../../specs/schema.js';
 import { describeCause, groupMemory, renewalDue, type RenewCause } from './browser-memory.js';
 import { openPageWindows, openWindow, putAway, reveal, slotOf, type PageWindow } from './page-windows.js';
 import { firstPage, loadOrder, nextLookAt, nextStep, type PageLoadState } from './rotation-plan.js';
+import { hassTokens, originHeaders, originOf } from './page-login.js';
+import { loginSecret } from '../../specs/resolve.js';
 import { X11Connection } from './x11.js';
 
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'];
@@ -54,6 +57,7 @@ export interface ChromiumBrowserHandle extends BrowserHandle {
   showPage(index: number): ShowPageResult;
   updatePages(input: StreamInput): Promise<void>;
   reloadPages(): void;
+  alignSwitches(segmentEnd: (after: number) => number | undefined): void;
 }
 
 /**
@@ -185,6 +189,11 @@ export async function removeStaleProfiles(root: string, opts: { now?: number; pr
   return removed;
 }
 
+/** A turn's end moves to the segment boundary within this much of it (half a 2 s segment)… */
+const SWITCH_ALIGN_WINDOW_MS = 1000;
+/** …and the switch comes this long before the boundary: capture, reveal and repaint fit in it. */
+const SWITCH_BEFORE_BOUNDARY_MS = 250;
+
 /** One page of a rotation in one Chromium: its tab and window, and whether it can be shown. */
 interface PageSlot {
   index: number;
@@ -240,6 +249,32 @@ async function addPageCss(tab: Page, css: string): Promise<void> {
   }, css);
 }
 
+/**
+ * A page's headers and login, for its own origin only: requests to other hosts the page loads
+ * (fonts, maps, analytics) carry none of them. Home Assistant's tokens go into localStorage
+ * before the frontend's scripts run, on the page's origin only.
+ */
+async function addLogin(tab: Page, input: PageInput): Promise<void> {
+  const origin = originOf(input.url);
+  if (!origin) return;
+  const headers = originHeaders(input.browser);
+  if (Object.keys(headers).length > 0) {
+    await tab.route(
+      (u) => u.origin === origin,
+      (route) => route.continue({ headers: { ...route.request().headers(), ...headers } }).catch(() => {}),
+    );
+  }
+  const secret = loginSecret(input.browser.login);
+  if (secret?.kind === 'homeAssistant') {
+    await tab.addInitScript(
+      ({ origin, tokens }: { origin: string; tokens: string }) => {
+        if (location.origin === origin) localStorage.setItem('hassTokens', tokens);
+      },
+      { origin, tokens: hassTokens(origin, secret.token, Date.now()) },
+    );
+  }
+}
+
 export class ChromiumBrowserDriver implements BrowserDriver {
   /** Profiles of runs that died are removed once, before the first profile of this run is made. */
   private staleProfilesRemoved?: Promise<string[]>;
@@ -248,7 +283,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
 
   async start(o: { display: string; input: StreamInput }, ctx: StartContext): Promise<ChromiumBrowserHandle> {
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'browser start aborted');
-    const log = ctx.log.child({ component: 'browser' });
+    const log = componentLogger(ctx.log, 'browser');
     const executablePath = this.opts.executablePath ?? findChromium();
     if (!executablePath) throw new PagecastError('CONFIG', `no Chromium found (looked at ${CHROMIUM_PATHS.join(', ')}); set its path`);
     const size = { width: o.input.quality.width, height: o.input.quality.height };
@@ -296,6 +331,8 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     // ── the rotation: which page is on screen, since when ──────────────────────────────────
     let showing: number | undefined;
     let since = 0;
+    /** When the turn on screen began by the rotation's own clock, before any alignment to segments. */
+    let turnBase = 0;
     // 0-based, as status, the API and `pagecast page` number pages.
     const label = (i: number) => `page ${i} (of 0–${inputs.length - 1})`;
     const view = (inst: Instance, on?: number) => ({ pages: inputs, timezone, states: inst.pages.map((p) => p.state), showing: on });
@@ -365,7 +402,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       const p: PageSlot = { index, input, tab: w.tab, xid: w.xid, slot, state: 'loading', reloadDue: false };
       w.tab.setDefaultNavigationTimeout(b.navigationTimeout);
       await addPageCss(w.tab, pageCss(input.browser.zoom, input.browser.css));
-      if (input.browser.headers) await w.tab.setExtraHTTPHeaders(input.browser.headers);
+      await addLogin(w.tab, input);
       w.tab.on('crash', () => pageCrashed(inst, p));
       return p;
     };
@@ -427,7 +464,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     /** Switches and page changes, one at a time. */
     let switching: Promise<void> = Promise.resolve();
     /** Brings page `i` of the current Chromium to the front and starts its turn. */
-    const showNow = async (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced') => {
+    const showNow = async (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced', ideal?: number) => {
       const inst = current!;
       if (over(inst)) return;
       // Asked for before the pages changed: the page may be another one now, or not loaded.
@@ -444,11 +481,12 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       }
       showing = i;
       since = Date.now();
+      turnBase = reason === 'Replaced' ? turnBase : Math.min(ideal ?? since, since);
       if (rotating()) ctx.report({ type: 'PageShown', status: 'True', reason, message: label(i) });
       planTurn();
     };
-    const show = (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced'): Promise<void> => {
-      const run = () => showNow(i, reason);
+    const show = (i: number, reason: 'First' | 'Rotated' | 'Jumped' | 'Replaced', ideal?: number): Promise<void> => {
+      const run = () => showNow(i, reason, ideal);
       switching = switching.then(run, run).catch((err: unknown) => {
         if (over()) return;
         log.warn({ err }, 'could not switch pages');
@@ -461,19 +499,36 @@ export class ChromiumBrowserDriver implements BrowserDriver {
     const turn = () => {
       const inst = current;
       if (!inst || over(inst) || renewing) return planTurn();
+      const ideal = idealAt;
       const step = nextStep(view(inst, showing), new Date());
       for (const i of step.retry) void loadInBackground(inst, inst.pages[i]!, 'goto');
-      if (step.show !== undefined) void show(step.show, 'Rotated');
+      if (step.show !== undefined) void show(step.show, 'Rotated', ideal);
       else {
         since = Date.now(); // the page on screen stays for another turn
+        turnBase = Math.min(ideal ?? since, since);
         planTurn();
       }
     };
+    let segmentEnd: ((after: number) => number | undefined) | undefined;
+    let nextAt: number | undefined;
+    let idealAt: number | undefined;
     const planTurn = () => {
       clearTimeout(turnTimer);
+      nextAt = idealAt = undefined;
       if (!rotating() || over()) return;
-      const at = nextLookAt(view(current!, showing), since, new Date());
-      if (at !== undefined) turnTimer = setTimeout(turn, Math.max(0, at - Date.now()));
+      const now = Date.now();
+      // Turns are counted from where they began by the rotation's clock, so aligning each one to a
+      // segment (a little earlier or later) never makes the rotation drift.
+      const at = nextLookAt(view(current!, showing), turnBase, new Date(now));
+      if (at === undefined) return;
+      idealAt = at;
+      // The end of a turn moves to just before the segment boundary nearest it: the first frames
+      // of the next page then close a segment at once instead of waiting up to a whole segment.
+      // A window opening or closing is kept to the minute it names.
+      const turnEnd = showing !== undefined && at === turnBase + inputs[showing]!.for;
+      const boundary = turnEnd ? segmentEnd?.(at - SWITCH_ALIGN_WINDOW_MS) : undefined;
+      nextAt = boundary === undefined ? at : Math.max(now, boundary - SWITCH_BEFORE_BOUNDARY_MS);
+      turnTimer = setTimeout(turn, Math.max(0, nextAt - now));
     };
 
     /** A renderer crashed: a page off screen is loaded again on its turn; the one on screen is replaced by the next. */
@@ -670,7 +725,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         if (!rotating() || !inst) return undefined;
         const now = new Date();
         const inRotation = new Set(pagesInRotation(inputs, timezone, now));
-        const next = turnTimer && showing !== undefined ? nextLookAt(view(inst, showing), since, now) : undefined;
+        const next = showing !== undefined ? nextAt : undefined;
         return {
           showing,
           since: showing === undefined ? undefined : new Date(since).toISOString(),
@@ -694,6 +749,10 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         rotation,
         updatePages,
         reloadPages,
+        alignSwitches: (fn: (after: number) => number | undefined) => {
+          segmentEnd = fn;
+          planTurn();
+        },
         showPage: (index: number): ShowPageResult => {
           if (!Number.isInteger(index) || index < 0 || index >= inputs.length) return { ok: false, reason: 'range', message: `there is no page ${index}: the pages are 0 to ${inputs.length - 1}` };
           const p = current?.pages[index];

@@ -5,6 +5,7 @@
 // instead of showing the black root window, so the encoder never captures the gap.
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
+import { componentLogger } from '../log.js';
 import { DEFAULT_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
 import type { DisplayDriver, DisplayHandle, ExitInfo, StartContext } from '../components.js';
 import { X11Connection } from './x11.js';
@@ -26,7 +27,7 @@ export class XvfbDisplayDriver implements DisplayDriver {
 
   async start(size: { width: number; height: number }, ctx: StartContext): Promise<DisplayHandle> {
     if (ctx.signal.aborted) throw abortError();
-    const log = ctx.log.child({ component: 'display' });
+    const log = componentLogger(ctx.log, 'display');
     const args = ['-displayfd', '3', '-screen', '0', `${size.width}x${size.height}x24`, '-nolisten', 'tcp', '-noreset', '-nocursor'];
     const child = spawnRegistered(this.opts.registry, 'Xvfb', this.opts.xvfbPath ?? 'Xvfb', args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],

@@ -89,6 +89,18 @@ export function keyframeExpr(segment: number, init: number, fps: number): string
   return `expr:if(lt(n_forced,${n}),gte(t,n_forced*${init}-${eps}),gte(t,${ramp}+(n_forced-${n})*${segment}-${eps}))`;
 }
 
+/**
+ * The first segment boundary (a forced keyframe, where the muxer cuts) at or after `t` seconds of
+ * one FFmpeg run's stream time: the ramp's short segments, then one every `segment` s.
+ */
+export function boundaryAtOrAfter(t: number, segment: number, init: number): number {
+  const n = rampSegments(segment, init);
+  const ramp = n * init;
+  if (t <= 0) return 0;
+  if (t <= ramp) return Math.ceil(t / init - 1e-9) * init;
+  return ramp + Math.ceil((t - ramp) / segment - 1e-9) * segment;
+}
+
 /** Adaptive mode's frame selector: the first frame, any frame that differs from the one before, and one per floor slot. */
 export function selectExpr(floorSeconds: number): string {
   const perSecond = round(1 / floorSeconds);

@@ -8,10 +8,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
+import { componentLogger } from '../log.js';
 import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
-import { encoderArgs, peakKbps, rampSegments, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
+import { encoderArgs, peakKbps, rampSegments, boundaryAtOrAfter, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
 import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
 import { ProgressParser } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
@@ -96,7 +97,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
 
   async start(o: { display: string; input: StreamInput; dir: string }, ctx: StartContext): Promise<FfmpegEncoderHandle> {
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'encoder start aborted');
-    const log = ctx.log.child({ component: 'encoder' });
+    const log = componentLogger(ctx.log, 'encoder');
     const ffmpegPath = this.opts.ffmpegPath ?? 'ffmpeg';
     const probe: ProbeResult = await probeEncoder(o.input.hwAccel, {
       ffmpegPath,
@@ -141,6 +142,10 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     // Counters go on across the runs of one handle.
     let base = { frame: 0, dropped: 0, duplicated: 0 };
     let samples: SpeedSample[] = [];
+    /** The current run's stream time 0 on the wall clock (ms), once its progress tells. */
+    let streamStart: number | undefined;
+    const segmentSeconds = this.opts.args?.segmentSeconds ?? ENCODER_DEFAULTS.segmentSeconds;
+    const initSegmentSeconds = this.opts.args?.initSegmentSeconds ?? ENCODER_DEFAULTS.initSegmentSeconds;
 
     let settle: (e: ExitInfo) => void = () => {};
     const exited = new Promise<ExitInfo>((r) => (settle = r));
@@ -175,7 +180,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
         ...(level.preset ? { x264Preset: level.preset } : {}),
         ...(level.fps !== q.fps ? { fps: level.fps } : {}),
       });
-      log.info({ encoder: probe.encoder, append, runId, level: describeLevel(level) }, 'starting FFmpeg');
+      log.info({ encoder: probe.encoder, append, runId, pace: describeLevel(level) }, 'starting FFmpeg');
       const child = spawnRegistered(this.opts.registry, 'ffmpeg', ffmpegPath, args, {
         cwd: o.dir,
         stdin: 'pipe',
@@ -198,6 +203,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
         },
       };
       stderrOf.set(run, stderr);
+      streamStart = undefined;
       const parser = new ProgressParser();
       const stdout = child.subprocess.stdout as Readable | null;
       stdout?.setEncoding('utf8');
@@ -214,7 +220,13 @@ export class FfmpegEncoderDriver implements EncoderDriver {
             at: new Date().toISOString(),
           };
           firstProgress();
-          if (Number.isFinite(s.outTimeUs)) observe(run, { at: Date.now(), outS: s.outTimeUs / 1e6 });
+          if (Number.isFinite(s.outTimeUs)) {
+            const at = Date.now();
+            observe(run, { at, outS: s.outTimeUs / 1e6 });
+            // When this run's stream time 0 was, on the wall clock: a sample is printed after the
+            // frame it counts was captured, so the earliest estimate is the closest.
+            if (run === current && s.outTimeUs > 0) streamStart = Math.min(streamStart ?? Infinity, at - s.outTimeUs / 1000);
+          }
         }
       });
       void run.exited.then((e) => {
@@ -299,12 +311,12 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       if (!decision) return;
       this.reached.set(paceKey, { level: pace.level, stepUpAfterMs: pace.stepUpAfterMs });
       if (decision.kind === 'floor') {
-        log.warn({ speed: decision.speed, level: describeLevel(levels[pace.level]!) }, 'FFmpeg behind real time at the lowest step');
+        log.warn({ speed: decision.speed, pace: describeLevel(levels[pace.level]!) }, 'FFmpeg behind real time at the lowest step');
         reportPace(decision.speed, 'floor');
         return;
       }
       steps++;
-      log[decision.direction === 'down' ? 'warn' : 'info']({ speed: decision.speed, level: describeLevel(levels[pace.level]!) }, `FFmpeg ${decision.direction === 'down' ? 'behind real time: stepping down' : 'has headroom: stepping up'}`);
+      log[decision.direction === 'down' ? 'warn' : 'info']({ speed: decision.speed, pace: describeLevel(levels[pace.level]!) }, `FFmpeg ${decision.direction === 'down' ? 'behind real time: stepping down' : 'has headroom: stepping up'}`);
       reportPace(decision.speed, decision.direction);
       stepping = step(run).finally(() => (stepping = undefined));
     };
@@ -367,6 +379,10 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       servable: () => servable,
       pace: () => ({ level: levels[pace.level]!, index: pace.level, levels, steps, speed: recentSpeed(samples, Date.now(), paceOpts.windowMs) }),
       speedOver: (ms) => recentSpeed(samples, Date.now(), ms),
+      nextSegmentEnd: (after) => {
+        if (streamStart === undefined) return undefined;
+        return streamStart + 1000 * boundaryAtOrAfter((after - streamStart) / 1000, segmentSeconds, initSegmentSeconds);
+      },
     };
     return handle;
   }

@@ -1,7 +1,8 @@
 // Secrets never reach a log line: URLs, headers, tokens and storage states, a rotation's pages included.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../machines/log.js';
+import { chooseLogFormat, componentLogger, createLogger, parseLogFormat } from '../../machines/log.js';
+import { duplicateKeys } from './duplicate-keys.js';
 
 function capture() {
   const dest = new PassThrough();
@@ -20,5 +21,68 @@ describe('log redaction', () => {
     for (let i = 1; i <= 9; i++) expect(out).not.toContain(`S${i}`);
     expect(out.match(/\[redacted\]/g)!.length).toBeGreaterThanOrEqual(9);
     expect(out).toContain('"msg":"three"');
+  });
+});
+
+describe('duplicateKeys (the check the tests below rely on)', () => {
+  it('finds a key written twice at any depth, and is not fooled by strings', () => {
+    expect(duplicateKeys('{"a":1,"b":{"c":1,"c":2},"a":"{\\"a\\":1}"}')).toEqual(['b.c', 'a']);
+    expect(duplicateKeys('{"a":[{"x":1},{"x":1}],"s":"\\",\\"a\\":"}')).toEqual([]);
+  });
+  it('sees the duplicate a plain pino child makes: binding component under component', () => {
+    const { log, text } = capture();
+    log.child({ component: 'streams' }).child({ component: 'encoder' }).info('twice');
+    expect(duplicateKeys(text().trim())).toEqual(['component']);
+  });
+});
+
+describe('componentLogger', () => {
+  it('names the innermost component once, keeps the other bindings and the level, and still redacts', () => {
+    const { log, text } = capture();
+    const streams = log.child({ component: 'streams' });
+    const stream = streams.child({ stream: 'kitchen-1' });
+    stream.level = 'warn';
+    const encoder = componentLogger(stream, 'encoder');
+    encoder.info('dropped: the level is warn');
+    encoder.warn({ url: 'https://a.example/?k=SECRET' }, 'encoder exited');
+    componentLogger(log, 'api').warn('top level');
+    const lines = text().trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(duplicateKeys(l)).toEqual([]);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ stream: 'kitchen-1', component: 'encoder', url: '[redacted]', msg: 'encoder exited' });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ component: 'api', msg: 'top level' });
+    expect(text()).not.toContain('SECRET');
+  });
+});
+
+describe('log format', () => {
+  it('is JSON to a pipe and to a given destination, pretty at a terminal; the flag and PAGECAST_LOG_FORMAT decide first', () => {
+    const cases: Array<[Parameters<typeof chooseLogFormat>[0], string]> = [
+      [{ env: {}, stderrIsTTY: true }, 'pretty'],
+      [{ env: {}, stderrIsTTY: false }, 'json'],
+      [{ env: { PAGECAST_LOG_FORMAT: 'json' }, stderrIsTTY: true }, 'json'],
+      [{ env: { PAGECAST_LOG_FORMAT: 'pretty' }, stderrIsTTY: false }, 'pretty'],
+      [{ env: { PAGECAST_LOG_FORMAT: 'auto' }, stderrIsTTY: true }, 'pretty'],
+      [{ format: 'json', env: { PAGECAST_LOG_FORMAT: 'pretty' }, stderrIsTTY: true }, 'json'],
+      [{ destination: new PassThrough(), env: { PAGECAST_LOG_FORMAT: 'pretty' }, stderrIsTTY: true }, 'json'],
+      [{ format: 'pretty', destination: new PassThrough() }, 'pretty'],
+    ];
+    for (const [o, want] of cases) expect(chooseLogFormat(o), JSON.stringify({ ...o, destination: !!o.destination })).toBe(want);
+    expect(() => chooseLogFormat({ env: { PAGECAST_LOG_FORMAT: 'yaml' } })).toThrow('PAGECAST_LOG_FORMAT: expected json, pretty or auto, got "yaml"');
+    expect(() => parseLogFormat('text', '--log-format')).toThrow('--log-format: expected json, pretty or auto, got "text"');
+  });
+
+  it('pretty: one line per entry, time, level, [component], message, fields; redacted and escaped', () => {
+    const dest = new PassThrough();
+    const chunks: string[] = [];
+    dest.on('data', (d: Buffer) => chunks.push(d.toString()));
+    const log = createLogger({ level: 'info', destination: dest, format: 'pretty' });
+    componentLogger(log.child({ component: 'streams' }).child({ stream: 'kitchen-1' }), 'encoder').warn({ url: 'https://a.example/?k=SECRET', code: 1 }, 'FFmpeg exited\x1b[2J');
+    log.info('plain');
+    const lines = chunks.join('').trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: \[encoder\] FFmpeg exited\\x1b\[2J \{"stream":"kitchen-1","url":"\[redacted\]","code":1\}$/);
+    expect(lines[1]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: plain$/);
+    expect(lines).toHaveLength(2);
+    expect(chunks.join('')).not.toContain('\x1b');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encoderArgs, keyframeExpr, selectExpr, type VideoEncoder } from '../../../machines/media/encoder-args.js';
+import { boundaryAtOrAfter, encoderArgs, keyframeExpr, selectExpr, type VideoEncoder } from '../../../machines/media/encoder-args.js';
 import { PRESETS } from '../../../specs/schema.js';
 
 const base = { display: ':7', runId: 'rX' };
@@ -129,5 +129,13 @@ describe('keyframeExpr', () => {
   });
   it('without init segments puts one every segment', () => {
     expect(keyTimes(keyframeExpr(2, 0, 15), 15, 7)).toEqual([0, 2, 4, 6]);
+  });
+});
+
+describe('segment boundaries', () => {
+  it('the ramp of short segments, then one every segment: where keyframeExpr forces keyframes', () => {
+    // 2 s segments after a ramp of five 0.5 s ones (to 2.5 s).
+    expect([0, 0.1, 0.5, 0.7, 2.4, 2.5, 2.6, 4.5, 4.6, 10].map((t) => boundaryAtOrAfter(t, 2, 0.5))).toEqual([0, 0.5, 0.5, 1, 2.5, 2.5, 4.5, 4.5, 6.5, 10.5]);
+    expect([0.1, 2, 2.1].map((t) => boundaryAtOrAfter(t, 2, 0))).toEqual([2, 2, 4]);
   });
 });
