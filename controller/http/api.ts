@@ -12,6 +12,10 @@ import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
 import { parseJson } from './json-body.js';
+import { HttpError, NAME_RE, hostOf, isLoopbackHost, readBody, type ErrorBody } from './request.js';
+import { ConsoleHandler, isConsolePath, mayView, sessionOf, type Caller } from './console/console.js';
+
+export { HttpError, isLoopbackHost, type ErrorBody };
 import {
   EphemeralCastRequestSchema,
   ShowPageRequestSchema,
@@ -24,7 +28,6 @@ import {
 export const DEFAULT_API_PORT = 8780;
 /** A cast request is a few hundred bytes; a malformed body costs CPU to locate its error in. */
 export const MAX_BODY_BYTES = 16 * 1024;
-const NAME_RE = /^[a-z0-9-]{1,63}$/;
 
 export interface ApiServerOptions {
   control: ControlPlane;
@@ -36,6 +39,8 @@ export interface ApiServerOptions {
   /** Escape hatch for a trusted network; binding beyond loopback without a token is refused otherwise. */
   allowNonLoopbackWithoutToken?: boolean;
   log: Logger;
+  /** FFmpeg for the console's thumbnails; 'ffmpeg' on the PATH by default. */
+  ffmpegPath?: string;
 }
 
 export interface ApiServer {
@@ -44,13 +49,6 @@ export interface ApiServer {
   /** e.g. http://127.0.0.1:8780 */
   readonly url: string;
   close(): Promise<void>;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
 // ── routing (pure) ─────────────────────────────────────────────────────────────────────────
@@ -64,6 +62,12 @@ export type Route =
   | { kind: 'suspend'; name: string }
   | { kind: 'resume'; name: string }
   | { kind: 'showPage'; name: string }
+  | { kind: 'recast'; name: string }
+  | { kind: 'reload'; name: string }
+  | { kind: 'restart'; name: string }
+  | { kind: 'events' }
+  | { kind: 'thumbnail'; name: string }
+  | { kind: 'streamFile'; name: string; file: string }
   | { kind: 'createCast' }
   | { kind: 'deleteCast'; name: string };
 
@@ -83,13 +87,17 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   if (path === '/metrics') return pick(READ, { kind: 'metrics' }, false);
   if (parts[0] !== 'api' || parts[1] !== 'v1') return { ok: false, status: 404 };
   const [, , collection, name, verb, ...rest] = parts;
+  if (collection === 'specs' && name !== undefined && verb === 'stream' && rest.length === 1) return pick(READ, { kind: 'streamFile', name, file: rest[0]! }, false);
   if (rest.length > 0) return { ok: false, status: 404 };
+  if (collection === 'events' && name === undefined) return pick(READ, { kind: 'events' }, false);
   if (collection === 'specs') {
     if (name === undefined) return pick(READ, { kind: 'listSpecs' }, false);
     if (verb === undefined) return pick(READ, { kind: 'getSpec', name }, false);
     if (verb === 'suspend') return pick(['POST'], { kind: 'suspend', name }, true);
     if (verb === 'resume') return pick(['POST'], { kind: 'resume', name }, true);
     if (verb === 'page') return pick(['POST'], { kind: 'showPage', name }, true);
+    if (verb === 'recast' || verb === 'reload' || verb === 'restart') return pick(['POST'], { kind: verb, name }, true);
+    if (verb === 'thumbnail.jpg') return pick(READ, { kind: 'thumbnail', name }, false);
     return { ok: false, status: 404 };
   }
   if (collection === 'casts') {
@@ -100,57 +108,7 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   return { ok: false, status: 404 };
 }
 
-// ── errors ─────────────────────────────────────────────────────────────────────────────────
-
-/** An answer that is not a success; thrown inside a handler, turned into a JSON response. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
-}
-
 // ── JSON bodies ────────────────────────────────────────────────────────────────────────────
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > limit) {
-        done = true;
-        reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!done) resolve(Buffer.concat(chunks));
-      done = true;
-    });
-    req.on('error', (err) => {
-      if (!done) reject(new HttpError(400, 'BAD_REQUEST', `request body could not be read: ${err.message}`));
-      done = true;
-    });
-  });
-}
 
 function isJsonContentType(value: string | undefined): boolean {
   if (!value) return false;
@@ -195,7 +153,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
   if (!loopbackBind && !opts.token) log.warn({ host }, 'control API served beyond loopback WITHOUT a token');
 
-  const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log);
+  const consoleHandler = new ConsoleHandler({ control: opts.control, token: opts.token, log: log.child({ component: 'console' }), ffmpegPath: opts.ffmpegPath });
+  const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log, consoleHandler);
   const server: Server = createServer((req, res) => {
     handler.handle(req, res).catch((err: unknown) => {
       // handle() answers every error itself; this is the last line before an unhandled rejection.
@@ -242,6 +201,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // Event streams never end by themselves.
+        consoleHandler.hub.closeAll();
         server.closeIdleConnections();
         // A client holding a request open must not hold up shutdown for long.
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
@@ -269,6 +230,7 @@ class ApiHandler {
     private readonly token: string | undefined,
     private readonly loopbackBind: boolean,
     private readonly log: Logger,
+    private readonly console: ConsoleHandler,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -295,12 +257,15 @@ class ApiHandler {
     if (this.loopbackBind && req.headers.host !== undefined && !isLoopbackHost(hostOf(req.headers.host))) {
       throw new HttpError(421, 'MISDIRECTED', 'this API answers only to a loopback Host');
     }
-    let pathname: string;
+    let url: URL;
     try {
-      pathname = new URL(req.url ?? '/', 'http://api.invalid').pathname;
+      url = new URL(req.url ?? '/', 'http://api.invalid');
     } catch {
       throw new HttpError(400, 'BAD_REQUEST', 'malformed request path');
     }
+    const pathname = url.pathname;
+    const caller = this.caller(req, remote);
+    if (isConsolePath(pathname)) return this.console.handle(req, res, url, caller);
     const match = matchRoute(method, pathname);
     if (!match.ok) {
       if (match.status === 405) {
@@ -316,7 +281,8 @@ class ApiHandler {
       // Browsers always send Origin; the CLI and curl do not. A page must never drive a TV.
       if (req.headers.origin !== undefined) throw new HttpError(403, 'FORBIDDEN', 'requests from a web page are not accepted');
       this.authorize(req, true);
-    } else if (route.kind !== 'healthz' && route.kind !== 'readyz' && route.kind !== 'metrics' && !isLoopbackHost(remote)) {
+    } else if (route.kind !== 'healthz' && route.kind !== 'readyz' && route.kind !== 'metrics' && !mayView(caller, this.token !== undefined)) {
+      // Beyond loopback (the client's address or the API's own), reads need the token or the console's session.
       this.authorize(req, false);
     }
     if ('name' in route && !NAME_RE.test(route.name)) {
@@ -365,6 +331,21 @@ class ApiHandler {
         this.log.info({ remote, action: 'showPage', name: route.name, page: index }, `api: ${route.name} shows page ${index}`);
         return sendJson(res, 200, { name: route.name, page: outcome.page });
       }
+      case 'recast':
+      case 'reload':
+      case 'restart': {
+        const act = { recast: () => this.control.recast(route.name), reload: () => this.control.reloadPage(route.name), restart: () => this.control.restartStream(route.name) }[route.kind];
+        const outcome = await act();
+        if (!outcome.ok) throw new HttpError(outcome.reason === 'unknown' ? 404 : 409, outcome.reason === 'unknown' ? 'SPEC_NOT_FOUND' : 'NOT_PLAYING', redactText(outcome.message));
+        this.log.info({ remote, action: route.kind, name: route.name }, `api: ${route.kind} ${route.name}`);
+        return sendJson(res, 200, { name: route.name, action: route.kind, message: redactText(outcome.message) });
+      }
+      case 'events':
+        return this.console.hub.open(req, res, this.console.jsonFeed());
+      case 'thumbnail':
+        return this.console.thumbnail(res, route.name);
+      case 'streamFile':
+        return this.console.streamFile(req, res, route.name, route.file, caller);
       case 'createCast': {
         const request = castRequestFrom(await readJsonBody(req));
         const created = await this.control.createCast(request);
@@ -378,6 +359,18 @@ class ApiHandler {
         return sendJson(res, 200, { name: route.name, deleted: true });
       }
     }
+  }
+
+  /** Who asks: local (a loopback client of a loopback API), the console session, a valid bearer token. */
+  private caller(req: IncomingMessage, remote: string): Caller {
+    const presented = req.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const session = sessionOf(req, this.console.sessions);
+    return {
+      local: this.loopbackBind && isLoopbackHost(remote),
+      ...(session ? { session } : {}),
+      bearer: presented !== undefined && this.token !== undefined && tokensEqual(presented, this.token),
+      remote,
+    };
   }
 
   private authorize(req: IncomingMessage, mutation: boolean): void {
@@ -400,12 +393,6 @@ class ApiHandler {
 /** The path without its query (which no route uses and a client might fill with anything). */
 function safePath(url: string | undefined): string {
   return (url ?? '/').split('?')[0]!.slice(0, 200);
-}
-
-function hostOf(hostHeader: string): string {
-  // "[::1]:8780" → "::1"; "127.0.0.1:8780" → "127.0.0.1"
-  if (hostHeader.startsWith('[')) return hostHeader.slice(1, hostHeader.indexOf(']'));
-  return hostHeader.replace(/:\d*$/, '');
 }
 
 /** Field errors listed in one answer; more only say how many (the body is at most 16 KiB of them). */

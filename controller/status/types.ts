@@ -190,6 +190,79 @@ export type ShowPageOutcome =
 /** What an action on a running spec (re-cast, reload, restart) answers: done, or why not. */
 export type ActionOutcome = { ok: true; message: string } | { ok: false; reason: 'unknown' | 'not-playing'; message: string };
 
+/** A Cast device as the console shows it: what mDNS says of it, and the specs that name it. */
+export interface DeviceView {
+  /** The friendly name mDNS gives, else the device as a spec writes it. */
+  name: string;
+  model?: string;
+  /** host:port, as mDNS or the connection knows it. */
+  address?: string;
+  id?: string;
+  /** It answered mDNS at the last look. */
+  discovered: boolean;
+  /** What it runs: the app our connection sees, else mDNS's `rs` ('' when idle, undefined when unknown). */
+  app?: string;
+  /** The specs that name this device, and whether each is the one casting to it now. */
+  specs: Array<{ name: string; phase: Phase; casting: boolean }>;
+}
+
+export interface DevicesView {
+  devices: DeviceView[];
+  /** When mDNS was last asked, ISO. */
+  at: string;
+  /** Why mDNS could not be asked, if it could not (the devices the specs name are still listed). */
+  error?: string;
+}
+
+/** A spec's file as the console shows it: secrets redacted, line for line as on disk. */
+export interface SpecSourceView {
+  /** The file, relative to the specs directory; absent for an ephemeral cast (shown as YAML). */
+  file?: string;
+  text: string;
+  /** 1-based line of the spec's document in `text`. */
+  line?: number;
+  /** The file's current errors for this spec, each on its line (1-based). */
+  errors: Array<{ line?: number; column?: number; message: string }>;
+}
+
+/** A drift as it happened (the lastDrift of every change, oldest first). */
+export interface DriftRecord {
+  reason: string;
+  message?: string;
+  at: string;
+}
+
+/** One line of a spec's recent log, redacted. */
+export interface LogLine {
+  time: string;
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  msg: string;
+  component?: string;
+  /** The other fields, as compact JSON (no time, level, msg, spec, component). */
+  fields?: string;
+}
+
+/** Where a spec's stream is written, for the console's thumbnail and preview (never the LAN URL). */
+export interface StreamFiles {
+  streamId: string;
+  dir: string;
+  mode: 'hls' | 'fmp4';
+  width: number;
+  height: number;
+  /** The master playlist's name in `dir`. */
+  entry: string;
+}
+
+/** One interval of confirmed play from the proof-of-play file (ms since the epoch). */
+export interface PlaySpan {
+  spec: string;
+  device: string;
+  start: number;
+  end: number;
+  /** Why it ended; undefined while it lasts. */
+  reason?: string;
+}
+
 export interface HealthReport {
   ok: boolean;
   specs: number;
@@ -223,6 +296,19 @@ export interface ControlPlane {
    */
   subscribe(listener: (names: string[]) => void): () => void;
   health(): HealthReport;
+  // ── what the console shows beside status ──
+  /** Cast devices: what mDNS sees (asked at most every few seconds) and which spec holds which. */
+  devices(): Promise<DevicesView>;
+  /** The spec's file (or an ephemeral cast as YAML), redacted, with its errors on their lines. */
+  specSource(name: string): Promise<SpecSourceView | undefined>;
+  /** The spec's drifts since the controller started, oldest first (a bounded number). */
+  driftHistory(name: string): DriftRecord[];
+  /** The spec's recent log lines, its stream's included, oldest first. */
+  logLines(name: string): LogLine[];
+  /** The files of the stream the spec holds now; undefined when it holds none. */
+  streamFiles(name: string): StreamFiles | undefined;
+  /** Intervals of confirmed play from the proof-of-play file overlapping [since, now]. */
+  playSpans(since: number): Promise<PlaySpan[]>;
   /** True once the first scan and reconcile are done (readiness, as against liveness). */
   ready(): boolean;
   /** Prometheus text exposition. */

@@ -105,7 +105,7 @@ describe('reads', () => {
     const r = await call('GET', '/api/v1/specs/nope');
     expect(r.status).toBe(404);
     expect(r.json).toEqual({ error: { code: 'SPEC_NOT_FOUND', message: 'no spec named "nope"' } });
-    for (const p of ['/', '/api/v2/specs', '/api/v1/widgets', '/api/v1/specs/kitchen/explode', '/api/v1/casts/a/b']) {
+    for (const p of ['/api/v2/specs', '/api/v1/widgets', '/api/v1/specs/kitchen/explode', '/api/v1/casts/a/b']) {
       const x = await call('GET', p);
       expect(x.status, p).toBe(404);
       expect(x.json.error.code, p).toBe('NOT_FOUND');

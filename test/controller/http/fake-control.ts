@@ -1,6 +1,19 @@
 // A small in-memory ControlPlane for the API tests: records calls, validates like the real one would.
 import { PagecastError } from '../../../machines/errors.js';
-import type { ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, ActionOutcome, SpecStatus } from '../../../controller/status/types.js';
+import type {
+  ActionOutcome,
+  ControlPlane,
+  DevicesView,
+  DriftRecord,
+  EphemeralCastRequest,
+  HealthReport,
+  LogLine,
+  PlaySpan,
+  ShowPageOutcome,
+  SpecSourceView,
+  SpecStatus,
+  StreamFiles,
+} from '../../../controller/status/types.js';
 
 export function specStatus(name: string, over: Partial<SpecStatus> = {}): SpecStatus {
   return {
@@ -102,6 +115,37 @@ export class FakeControl implements ControlPlane {
   }
   ready(): boolean {
     return this.isReady;
+  }
+
+  // What the console shows beside status: set by a test, answered as set.
+  devicesView: DevicesView = {
+    devices: [{ name: 'Kitchen TV', model: 'Chromecast', address: '192.168.1.20:8009', id: 'a'.repeat(32), discovered: true, app: 'Default Media Receiver', specs: [{ name: 'kitchen', phase: 'Playing', casting: true }] }],
+    at: '2025-01-01T10:00:00.000Z',
+  };
+  sources = new Map<string, SpecSourceView>();
+  drifts = new Map<string, DriftRecord[]>();
+  logs = new Map<string, LogLine[]>();
+  streams = new Map<string, StreamFiles>();
+  spans: PlaySpan[] = [];
+  async devices(): Promise<DevicesView> {
+    this.calls.push('devices');
+    return this.devicesView;
+  }
+  async specSource(name: string): Promise<SpecSourceView | undefined> {
+    if (!this.specs.has(name)) return undefined;
+    return this.sources.get(name) ?? { file: `${name}.yaml`, text: `apiVersion: pagecast/v1\nkind: CastSpec\nmetadata:\n  name: ${name}\n`, line: 1, errors: [] };
+  }
+  driftHistory(name: string): DriftRecord[] {
+    return this.drifts.get(name) ?? [];
+  }
+  logLines(name: string): LogLine[] {
+    return this.logs.get(name) ?? [];
+  }
+  streamFiles(name: string): StreamFiles | undefined {
+    return this.streams.get(name);
+  }
+  async playSpans(since: number): Promise<PlaySpan[]> {
+    return this.spans.filter((s) => s.end >= since);
   }
 
   health(): HealthReport {
