@@ -3,7 +3,13 @@
 //   reconcile (./reconcile/) per device: observe → plan → execute (reconcile.ts is the contract)
 //   status    (./status/)    recomputed from the actors on every read; metrics from status
 // The HTTP API and the CLI reach it through the ControlPlane interface.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describeDevice, deviceKeyOf } from '../specs/identity.js';
+import type { DeviceRef } from '../specs/schema.js';
+import { discover, type DiscoveredDevice } from '../machines/cast/discovery.js';
+import { DEFAULT_MEDIA_RECEIVER } from '../machines/cast/messages.js';
+import { MASTER_PLAYLIST } from '../machines/media/encoder.js';
 import type { Components, RotationState, StreamFetchStats } from '../machines/components.js';
 import type { Logger } from '../machines/log.js';
 import type { Role } from '../machines/spec-machine.js';
@@ -19,9 +25,26 @@ import type { SourcedSpec } from './sources/sourced-spec.js';
 import { StateDir } from './sources/state-dir.js';
 import { StatusMetrics } from './status/metrics.js';
 import { buildStatus, pageStatusOf, phaseOf, TransitionClock } from './status/status.js';
-import { PlayLogWriter, PlayTracker, type PlayObservation } from './status/play-log.js';
+import { PlayLogWriter, PlayTracker, playIntervals, readPlayLog, type PlayObservation } from './status/play-log.js';
 import { redactText, redactUrl } from './status/redact.js';
-import type { ActionOutcome, ControlPlane, EphemeralCastRequest, HealthReport, ShowPageOutcome, SpecStatus } from './status/types.js';
+import { DriftHistory } from './status/drift-history.js';
+import type { LogTail } from './status/log-tail.js';
+import { errorsIn, redactSpecYaml, specAsYaml } from './status/spec-source.js';
+import type {
+  ActionOutcome,
+  ControlPlane,
+  DeviceView,
+  DevicesView,
+  DriftRecord,
+  EphemeralCastRequest,
+  HealthReport,
+  LogLine,
+  PlaySpan,
+  ShowPageOutcome,
+  SpecSourceView,
+  SpecStatus,
+  StreamFiles,
+} from './status/types.js';
 
 export interface ControllerOptions {
   /** Directory of spec files; absent = API-only (ephemeral casts). */
@@ -48,12 +71,23 @@ export interface ControllerOptions {
    * <stateDir>/play.jsonl (ms, default 2000; 0 = off).
    */
   playCheckMs?: number;
+  /** Recent log lines per spec for the console: a tee on the logger's destination (LogTail.attach). */
+  logTail?: LogTail;
+  /** How devices() asks mDNS; default: the network's mDNS for 2 s. */
+  discover?: () => Promise<DiscoveredDevice[]>;
 }
 
 type CastSnapshot = Parameters<typeof buildStatus>[0]['cast$'];
 
 /** How long a jump to a page may take to show before the API answers with the rotation as it stands. */
 const PAGE_SHOWN_WAIT_MS = 2000;
+
+/** mDNS is asked again for devices() when its last answer is older than this. */
+const DEVICES_FRESH_MS = 10_000;
+/** The proof-of-play file is read again for playSpans() when the last read is older than this. */
+const PLAY_SPANS_FRESH_MS = 10_000;
+/** A spec file larger than this is not shown (the loader refuses far smaller ones). */
+const MAX_SOURCE_BYTES = 1024 * 1024;
 
 /** Why a spec is not meant to play, by the reconciler's assignment (proof of play). */
 const NOT_PLAYING: Partial<Record<Role, PlayObservation['off']>> = { suspended: 'Suspended', scheduled: 'Scheduled', preempted: 'Preempted', conflict: 'Preempted' };
@@ -80,6 +114,9 @@ export class Controller implements ControlPlane {
   private readonly play = new PlayTracker();
   private readonly playLog: PlayLogWriter;
   private playTimer?: NodeJS.Timeout;
+  private readonly drifts = new DriftHistory();
+  private discovery?: { at: number; found: Promise<{ devices: DiscoveredDevice[]; error?: string }> };
+  private spans?: { at: number; read: Promise<PlaySpan[]> };
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log;
@@ -231,7 +268,7 @@ export class Controller implements ControlPlane {
   private pendingChanges?: Set<string>;
   /** Tells the subscribers, once per turn of the event loop, which specs may read differently. */
   private changed(names: Iterable<string>): void {
-    if (this.listeners.size === 0) return;
+    if (this.stopped) return;
     const first = !this.pendingChanges;
     this.pendingChanges ??= new Set();
     for (const n of names) this.pendingChanges.add(n);
@@ -239,6 +276,11 @@ export class Controller implements ControlPlane {
     setImmediate(() => {
       const all = [...(this.pendingChanges ?? [])];
       this.pendingChanges = undefined;
+      // The drift history sees every lastDrift, whether or not anyone listens.
+      for (const n of all) {
+        const drift = this.desired(n) ? this.get(n)?.lastDrift : undefined;
+        if (drift) this.drifts.observe(n, drift);
+      }
       for (const l of [...this.listeners]) {
         try {
           l(all);
@@ -518,6 +560,114 @@ export class Controller implements ControlPlane {
     return { ok: true, message: `${name}: display, browser and encoder restart; the TV keeps its URL` };
   }
 
+  // ── what the console shows beside status ──────────────────────────────────────────────────
+
+  async devices(): Promise<DevicesView> {
+    const now = Date.now();
+    if (!this.discovery || now - this.discovery.at > DEVICES_FRESH_MS) {
+      const ask = this.opts.discover ?? (() => discover({ timeoutMs: 2000 }));
+      this.discovery = {
+        at: now,
+        found: ask().then(
+          (devices) => ({ devices }),
+          (err: unknown) => ({ devices: [], error: redactText(err instanceof Error ? err.message : String(err)) }),
+        ),
+      };
+    }
+    const { at } = this.discovery;
+    const { devices, error } = await this.discovery.found;
+    return { devices: this.deviceViews(devices), at: new Date(at).toISOString(), ...(error ? { error } : {}) };
+  }
+
+  /** The devices mDNS found, then the ones specs name that it did not, each with the specs naming it. */
+  private deviceViews(found: readonly DiscoveredDevice[]): DeviceView[] {
+    const views: DeviceView[] = found.map((d) => ({
+      name: d.name,
+      ...(d.model ? { model: d.model } : {}),
+      address: `${d.host}:${d.port}`,
+      id: d.id,
+      discovered: true,
+      app: d.runningApp ?? (d.busy ? 'an app' : ''),
+      specs: [],
+    }));
+    const unseen = new Map<string, DeviceView>();
+    for (const name of [...this.desiredNames()].sort()) {
+      const g = this.desired(name)!;
+      const ref = g.spec.spec.device;
+      const { spec$, cast$ } = this.streamOf(name);
+      const c = cast$?.context;
+      const casting = !!c?.conn;
+      const entry = { name, phase: phaseOf(spec$, cast$), casting };
+      const i = found.findIndex((d) => sameDevice(d, ref, c?.device));
+      let view = i >= 0 ? views[i]! : undefined;
+      if (!view) {
+        const key = c?.device ? `${c.device.host}:${c.device.port}` : deviceKeyOf(ref);
+        view = unseen.get(key);
+        if (!view) {
+          unseen.set(key, (view = { name: c?.device?.name ?? describeDevice(ref), discovered: false, specs: [] }));
+          if (c?.device) view.address = `${c.device.host}:${c.device.port}`;
+          if (c?.device?.id) view.id = c.device.id;
+          if (c?.device?.model) view.model = c.device.model;
+        }
+      }
+      view.specs.push(entry);
+      // Our own connection knows best what the device runs now.
+      if (casting && c?.conn) {
+        const appId = c.conn.receiver().appId;
+        const other = c.conn.otherApp();
+        if (other) view.app = other.displayName ?? other.appId;
+        else if (appId === DEFAULT_MEDIA_RECEIVER) view.app = 'Default Media Receiver';
+        else if (appId) view.app = appId;
+      }
+    }
+    return [...views, ...unseen.values()];
+  }
+
+  async specSource(name: string): Promise<SpecSourceView | undefined> {
+    const g = this.desired(name);
+    if (!g) return undefined;
+    const error = this.files?.errors.get(name);
+    const file = g.ephemeral ? undefined : g.source.file;
+    if (!file || !this.opts.specsDir) return { text: specAsYaml({ apiVersion: g.spec.apiVersion, kind: g.spec.kind, metadata: g.spec.metadata, spec: g.spec.spec }), errors: errorsIn(error, undefined) };
+    let text: string;
+    try {
+      const raw = await readFile(join(this.opts.specsDir, file));
+      text = raw.length > MAX_SOURCE_BYTES ? `# ${file} is larger than ${MAX_SOURCE_BYTES} bytes: not shown` : raw.toString('utf8');
+    } catch (err) {
+      text = `# ${file} cannot be read now: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+    return { file, text: redactSpecYaml(text), ...(g.source.line ? { line: g.source.line } : {}), errors: errorsIn(error, file) };
+  }
+
+  driftHistory(name: string): DriftRecord[] {
+    return this.drifts.of(name);
+  }
+
+  logLines(name: string): LogLine[] {
+    return this.opts.logTail?.lines(name, this.streamOf(name).lease?.streamId) ?? [];
+  }
+
+  streamFiles(name: string): StreamFiles | undefined {
+    const { lease, entry } = this.streamOf(name);
+    if (!lease || !entry) return undefined;
+    const ctx = entry.actor.getSnapshot().context;
+    return { streamId: lease.streamId, dir: ctx.dir, mode: ctx.input.mode, width: ctx.input.quality.width, height: ctx.input.quality.height, entry: MASTER_PLAYLIST };
+  }
+
+  playSpans(since: number): Promise<PlaySpan[]> {
+    const now = Date.now();
+    if (!this.spans || now - this.spans.at > PLAY_SPANS_FRESH_MS) {
+      this.spans = {
+        at: now,
+        read: readPlayLog(this.opts.stateDir).then(
+          (r) => playIntervals(r.records, { now: this.now().getTime(), live: !this.stopped }),
+          () => [],
+        ),
+      };
+    }
+    return this.spans.read.then((all) => all.filter((s) => s.end >= since));
+  }
+
   health(): HealthReport {
     const all = this.list();
     return {
@@ -532,4 +682,12 @@ export class Controller implements ControlPlane {
   metrics(): Promise<string> {
     return this.statusMetrics.render(this.list(), this.now());
   }
+}
+
+/** Whether mDNS's `d` is the device a spec names (`ref`) or its cast resolved (`resolved`). */
+function sameDevice(d: DiscoveredDevice, ref: DeviceRef, resolved: { host: string; port: number; id?: string } | undefined): boolean {
+  if (resolved) return (resolved.id !== undefined && resolved.id.toLowerCase() === d.id.toLowerCase()) || (resolved.host === d.host && resolved.port === d.port);
+  if (typeof ref === 'string') return ref.trim().toLowerCase() === d.name.trim().toLowerCase();
+  if ('id' in ref) return ref.id.toLowerCase() === d.id.toLowerCase();
+  return ref.host === d.host && ref.port === d.port;
 }

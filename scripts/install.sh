@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything pagecast needs on Debian 12: Xvfb, the system Chromium (Playwright never
-# downloads a browser), FFmpeg, fonts, then the npm packages, then builds.
+# downloads a browser), FFmpeg, fonts, then the npm packages, then builds. The Containerfile and the
+# Home Assistant add-on install the packages of the first apt-get install below (test/deploy/ checks it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,15 +10,19 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_node="20.19.0"
 if ! command -v node >/dev/null || [ "$(printf '%s\n%s\n' "$need_node" "$(node -p process.versions.node)" | sort -V | head -1)" != "$need_node" ]; then
-  echo "pagecast needs Node.js >= $need_node (Debian 12's own nodejs is 18): install Node 20 or 22 LTS first" >&2
+  echo "pagecast needs Node.js >= $need_node (Debian 12's own nodejs is 18): install Node 24 LTS (or 22, or 20.19+) first" >&2
   exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# python3-minimal: the few lines that send systemd's notify datagrams (controller/service/sd-notify.ts).
 $SUDO apt-get install -y -q --no-install-recommends \
   xvfb xauth chromium ffmpeg openssl procps ca-certificates \
-  fonts-dejavu-core fonts-liberation fonts-noto-core
+  fonts-dejavu-core fonts-liberation fonts-noto-core python3-minimal
+# For the tests only, so not in the runtime list above: the MQTT tests start their own mosquitto on
+# a free loopback port (pagecast itself talks to whatever broker --mqtt names).
+$SUDO apt-get install -y -q --no-install-recommends mosquitto
 
 # playwright-core ships no browser and downloads none; the flag guards against a full playwright.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1

@@ -1,8 +1,9 @@
 // `npm run demo`: pagecast on examples/demo.yaml against a fake Cast device it starts, with a
 // small live page to cast. Nothing leaves this machine. A real user changes `device:`.
 import { createServer, type Server } from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { FakeCastDevice } from '../../test/fake-device/device.js';
 import { createLogger } from '../../machines/log.js';
 import { startPagecast } from './run.js';
@@ -25,6 +26,19 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>pagecast d
     document.getElementById('power').textContent = (300 + Math.round(Math.random() * 50)) + ' W';
   }, 1000);
 </script></body></html>`;
+
+/** What the demo prints once the fake TV plays: where to look, and how to stop. */
+export function demoAddresses(o: { apiUrl: string; streamUrl?: string; stateDir: string }): string {
+  const cli = 'node dist/controller/cli/cli.js';
+  return [
+    // The API's address is the console's: a web console is served at / there.
+    `Console:      ${o.apiUrl.replace(/\/*$/, '/')}`,
+    ...(o.streamUrl ? [`The stream:   ffplay ${o.streamUrl}`] : []),
+    `Status:       ${cli} status --watch`,
+    `Proof:        ${cli} report --state-dir ${o.stateDir}`,
+    'Stop:         Ctrl-C',
+  ].join('\n');
+}
 
 async function main(): Promise<void> {
   const log = createLogger({ level: process.env.PAGECAST_LOG ?? 'info' });
@@ -53,9 +67,7 @@ async function main(): Promise<void> {
     clearInterval(shown);
     const lease = running.controller.actor('demo')?.getSnapshot().context.lease;
     process.stdout.write(`\n${formatStatusTable(running.controller.list())}\n\n`);
-    if (lease) process.stdout.write(`The stream:   ffplay ${lease.url('127.0.0.1')}\n`);
-    process.stdout.write(`Status:       node dist/controller/cli/cli.js status --state-dir ${stateDir}\n`);
-    process.stdout.write(`Stop:         Ctrl-C\n\n`);
+    process.stdout.write(`${demoAddresses({ apiUrl: running.api.url, streamUrl: lease?.url('127.0.0.1'), stateDir })}\n\n`);
   }, 500);
   let stopping = false;
   const stop = async () => {
@@ -71,7 +83,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Run when executed (npm run demo), not when a test imports demoAddresses.
+const invokedAs = process.argv[1] ? realpathSync(resolve(process.argv[1])) : '';
+if (import.meta.url === pathToFileURL(invokedAs).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,19 +1,15 @@
 // `pagecast devices`: what Cast devices answer mDNS on this network.
-import { parseArgs } from 'node:util';
 import { discover } from '../../machines/cast/discovery.js';
 import { parseDuration } from '../../specs/duration.js';
+import { parseCommand, usageError } from './commands.js';
 import { renderTable } from './status-format.js';
 
 export async function devicesCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { timeout: { type: 'string', default: '3s' }, json: { type: 'boolean', default: false }, interface: { type: 'string' }, port: { type: 'string' }, address: { type: 'string' } },
-  });
-  const timeoutMs = parseDuration(values.timeout!);
-  if (timeoutMs === undefined) {
-    process.stderr.write(`pagecast devices: --timeout expects a duration like 3s\n`);
-    return 2;
-  }
+  const { values } = parseCommand('devices', args);
+  const timeout = values.timeout ?? '3s';
+  const timeoutMs = parseDuration(timeout);
+  if (timeoutMs === undefined) throw usageError(`--timeout: expected a duration like 3s, got "${timeout}"`);
+  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw usageError(`--port: expected a port number, got "${values.port}"`);
   const devices = await discover({
     timeoutMs,
     ...(values.interface ? { interface: values.interface } : {}),
@@ -25,10 +21,10 @@ export async function devicesCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (devices.length === 0) {
-    process.stdout.write(`no Cast devices answered within ${values.timeout}\n`);
+    process.stdout.write(`No Cast devices answered within ${timeout}.\n`);
     return 0;
   }
-  const rows = devices.map((d) => [d.name, d.model ?? '', `${d.host}:${d.port}`, d.id, d.runningApp || (d.busy ? 'busy' : 'idle')]);
+  const rows = devices.map((d) => [d.name, d.model || '-', `${d.host}:${d.port}`, d.id, d.runningApp || (d.busy ? 'busy' : 'idle')]);
   process.stdout.write(`${renderTable(['NAME', 'MODEL', 'ADDRESS', 'ID', 'RUNNING'], rows)}\n`);
   return 0;
 }

@@ -3,7 +3,6 @@
 // the controller stopped, and beside a running one.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PagecastError } from '../../machines/errors.js';
 import { processStartTime } from '../../machines/processes/registry.js';
 import { parseDuration } from '../../specs/duration.js';
@@ -11,7 +10,8 @@ import { escapeControl } from '../../specs/escape.js';
 import { defaultStateDir } from '../sources/state-dir.js';
 import { LOCK_FILE } from '../sources/state-lock.js';
 import { playIntervals, playReport, readPlayLog, type PlayReport } from '../status/play-log.js';
-import { formatDuration } from './status-format.js';
+import { parseCommand } from './commands.js';
+import { formatDuration, formatWhen, renderTable } from './status-format.js';
 
 export interface ReportIO {
   now?: () => Date;
@@ -49,12 +49,7 @@ export async function reportCommand(args: string[], io: ReportIO = {}): Promise<
   const err = io.err ?? ((t: string) => void process.stderr.write(t));
   const now = (io.now ?? (() => new Date()))().getTime();
   try {
-    let values: { since?: string; json?: boolean; 'state-dir'?: string };
-    try {
-      ({ values } = parseArgs({ args, options: { since: { type: 'string' }, json: { type: 'boolean', default: false }, 'state-dir': { type: 'string' } } }));
-    } catch (e) {
-      throw new PagecastError('CONFIG', (e as Error).message, { source: 'arguments' });
-    }
+    const { values } = parseCommand('report', args);
     const since = values.since === undefined ? undefined : parseSince(values.since, now);
     const stateDir = values['state-dir'] ?? defaultStateDir(io.env);
     const read = await readPlayLog(stateDir);
@@ -66,35 +61,37 @@ export async function reportCommand(args: string[], io: ReportIO = {}): Promise<
       out(`${JSON.stringify({ stateDir, files: read.files, ...report, warnings: read.warnings }, null, 2)}\n`);
     } else {
       if (read.files.length === 0) err(`pagecast report: no play recorded yet in ${escapeControl(stateDir)} (play.jsonl)\n`);
-      out(`${formatReport(report, since === undefined ? 'whole log' : values.since!)}\n`);
+      out(`${formatReport(report, since === undefined ? 'the whole log' : `--since ${values.since}`, new Date(now))}\n`);
     }
     return 0;
   } catch (e) {
     if (e instanceof PagecastError) {
       err(`pagecast report: ${escapeControl(e.message)}\n`);
-      return e.source === '--since' || e.source === 'arguments' ? 2 : 1;
+      return e.source === '--since' || e.source === 'arguments' ? 2 : 1; // a usage error, as every command's
     }
     throw e;
   }
 }
 
-/** The human table: spec, device, uptime, played time, interruptions by reason. */
-export function formatReport(r: PlayReport, windowLabel: string): string {
-  const head = `Play from ${r.since} to ${r.until} (${windowLabel}, ${formatDuration(r.windowSeconds * 1000)})`;
-  if (r.rows.length === 0) return `${head}\nno play in this window`;
+/**
+ * The human table: spec, device, uptime, played time, interruptions by reason. As `pagecast
+ * status` prints: times in full with how long ago, durations like 2h13m, cells escaped, '-' for none.
+ */
+export function formatReport(r: PlayReport, windowLabel: string, now: Date = new Date(r.until)): string {
+  if (r.windowSeconds === 0 && r.rows.length === 0) return 'No play recorded.';
+  const until = Date.parse(r.until) >= now.getTime() ? 'now' : formatWhen(r.until, now);
+  const head = `Play from ${formatWhen(r.since, now)} to ${until}: ${formatDuration(r.windowSeconds * 1000)} (${windowLabel})`;
+  if (r.rows.length === 0) return `${head}\nNo play in this window.`;
   const rows = r.rows.map((row) => [
-    escapeControl(row.spec, { oneLine: true }),
-    escapeControl(row.device, { oneLine: true }),
+    row.spec,
+    row.device,
     `${(row.uptime * 100).toFixed(1)}%`,
     formatDuration(row.playedSeconds * 1000),
     row.playing ? 'playing' : '-',
     Object.entries(row.interruptions)
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .map(([reason, n]) => `${escapeControl(reason, { oneLine: true })} ${n}`)
+      .map(([reason, n]) => `${reason} ${n}`)
       .join(', ') || '-',
   ]);
-  const table = [['SPEC', 'DEVICE', 'UPTIME', 'PLAYED', 'NOW', 'INTERRUPTIONS'], ...rows];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => [...row[i]!].length)));
-  const lines = table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
-  return `${head}\n${lines.join('\n')}`;
+  return `${head}\n${renderTable(['SPEC', 'DEVICE', 'UPTIME', 'PLAYED', 'NOW', 'INTERRUPTIONS'], rows)}`;
 }

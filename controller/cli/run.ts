@@ -1,12 +1,12 @@
 // `pagecast run`: the controller with the real components, the status/control API and signal
 // handling (SIGTERM/SIGINT stop every pipeline in order; a second signal forces exit).
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { mkdir, stat } from 'node:fs/promises';
-import { execa } from 'execa';
+import { SdNotify } from '../service/sd-notify.js';
 import { Controller } from '../controller.js';
+import { LogTail } from '../status/log-tail.js';
 import { tuneHeapForDaemon } from '../heap.js';
-import { createLogger, type Logger } from '../../machines/log.js';
+import { createLogger, parseLogFormat, type Logger } from '../../machines/log.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { defaultStateDir } from '../sources/state-dir.js';
 import { lockStateDir } from '../sources/state-lock.js';
@@ -14,6 +14,9 @@ import { defaultTokenPath, loadOrCreateToken } from '../http/auth.js';
 import { DEFAULT_API_PORT, startApiServer, type ApiServer } from '../http/api.js';
 import { PagecastError } from '../../machines/errors.js';
 import { escapeControl } from '../../specs/escape.js';
+import { parseCommand, usageError } from './commands.js';
+import { parseMqttUrl, readMqttCredentials } from '../integrations/mqtt/config.js';
+import type { MqttBridge } from '../integrations/mqtt/bridge.js';
 
 export interface RunOptions {
   specsDir?: string;
@@ -25,6 +28,8 @@ export interface RunOptions {
   advertiseHost?: string;
   selector?: Record<string, string>;
   chromiumPath?: string;
+  /** Home Assistant through MQTT: the broker, and the file with its login. */
+  mqtt?: { url: string; credentialsFile?: string };
   log: Logger;
 }
 
@@ -32,6 +37,7 @@ export interface Running {
   controller: Controller;
   runtime: Runtime;
   api: ApiServer;
+  mqtt?: MqttBridge;
   stop(): Promise<void>;
 }
 
@@ -65,6 +71,8 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
     for (const close of opened.splice(0).reverse()) await close().catch((err: unknown) => o.log.warn({ err: String(err) }, 'cleanup after a failed start'));
   };
   try {
+    // A bad login file fails the start before anything runs.
+    const mqttCredentials = o.mqtt?.credentialsFile ? await readMqttCredentials(o.mqtt.credentialsFile) : undefined;
     await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
     const lock = await lockStateDir(o.stateDir);
     opened.push(() => lock.release());
@@ -75,7 +83,11 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
       chromiumPath: o.chromiumPath,
     });
     opened.push(() => runtime.close());
+    // The console's recent log lines of each spec: a tee on the logger's destination.
+    const logTail = new LogTail();
+    logTail.attach(o.log);
     const controller = new Controller({
+      logTail,
       specsDir: o.specsDir,
       stateDir: o.stateDir,
       components: runtime.components,
@@ -86,15 +98,28 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
     });
     opened.push(() => controller.stop());
     const token = await loadOrCreateToken(defaultTokenPath(o.stateDir));
-    const api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log.child({ component: 'api' }) });
+    // startApiServer names its component itself.
+    const api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log });
     opened.push(() => api.close());
     await controller.start();
+    // Started once the first reconcile is done, so nothing ever waits for the broker; stopped
+    // first (reverse order), so Home Assistant sees this controller offline before pipelines stop.
+    let mqtt: MqttBridge | undefined;
+    if (o.mqtt) {
+      // Loaded only when asked for: the MQTT client costs a fifth of a second at start.
+      const { MqttBridge } = await import('../integrations/mqtt/bridge.js');
+      const bridge = new MqttBridge({ control: controller, url: o.mqtt.url, credentials: mqttCredentials, log: o.log });
+      bridge.start();
+      opened.push(() => bridge.stop());
+      mqtt = bridge;
+    }
     o.log.info({ api: api.url, streams: `${o.streamHost}:${runtime.streamServer.port}` }, 'pagecast running');
     let stopping: Promise<void> | undefined;
     return {
       controller,
       runtime,
       api,
+      ...(mqtt ? { mqtt } : {}),
       stop() {
         stopping ??= closeAll();
         return stopping;
@@ -107,28 +132,39 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      'state-dir': { type: 'string' },
-      api: { type: 'string' },
-      stream: { type: 'string' },
-      'advertise-host': { type: 'string' },
-      selector: { type: 'string' },
-      chromium: { type: 'string' },
-      'log-level': { type: 'string' },
-    },
-  });
-  const log = createLogger({ level: values['log-level'] });
+  const { values, positionals } = parseCommand('run', args);
+  // Bad flags are usage errors (exit 2), found before anything starts.
+  const api = asUsage(() => parseHostPort(values.api ?? `127.0.0.1:${DEFAULT_API_PORT}`, '--api'));
+  const stream = asUsage(() => parseHostPort(values.stream ?? '0.0.0.0:8181', '--stream'));
+  const selector = asUsage(() => parseSelector(values.selector));
+  const format = asUsage(() => parseLogFormat(values['log-format'], '--log-format') ?? parseLogFormat(process.env.PAGECAST_LOG_FORMAT, 'PAGECAST_LOG_FORMAT'));
+  const mqttUrl = values.mqtt === undefined ? undefined : asUsage(() => parseMqttUrl(values.mqtt!));
+  if (values['mqtt-credentials'] !== undefined && mqttUrl === undefined) throw usageError('--mqtt-credentials needs --mqtt');
   const specsDir = resolve(positionals[0] ?? '.');
   const st = await stat(specsDir).catch(() => undefined);
   if (!st?.isDirectory()) {
-    process.stderr.write(`pagecast run: ${specsDir} is not a directory of spec files\n`);
+    process.stderr.write(`pagecast run: ${escapeControl(specsDir)} is not a directory of spec files\n`);
     return 2;
   }
-  const api = parseHostPort(values.api ?? `127.0.0.1:${DEFAULT_API_PORT}`, '--api');
-  const stream = parseHostPort(values.stream ?? '0.0.0.0:8181', '--stream');
+  const log = createLogger({ level: values['log-level'], ...(format ? { format } : {}) });
+  // Under systemd (Type=notify): watchdog pings from now on, READY=1 once converged.
+  const systemd = new SdNotify({ log: log.child({ component: 'systemd' }) });
+  systemd.start();
+  // The handlers go on before anything starts: a SIGTERM before them would kill the process (the
+  // default action) with its children left running. One that comes during the start is acted on
+  // once the start is done; a second one then forces exit.
+  let pending: NodeJS.Signals | undefined;
+  let onSignal = (sig: NodeJS.Signals): void => {
+    if (pending) {
+      log.warn({ signal: sig }, 'second signal while starting: forcing exit');
+      process.exit(1);
+    }
+    pending = sig;
+    log.info({ signal: sig }, 'stopping once the start is done');
+  };
+  const signalled = (sig: NodeJS.Signals) => onSignal(sig);
+  process.on('SIGTERM', signalled);
+  process.on('SIGINT', signalled);
   let running: Running;
   try {
     running = await startPagecast({
@@ -139,29 +175,30 @@ export async function runCommand(args: string[]): Promise<number> {
       streamHost: stream.host,
       streamPort: stream.port,
       advertiseHost: values['advertise-host'],
-      selector: parseSelector(values.selector),
+      selector,
       chromiumPath: values.chromium,
+      ...(mqttUrl ? { mqtt: { url: mqttUrl, ...(values['mqtt-credentials'] ? { credentialsFile: resolve(values['mqtt-credentials']) } : {}) } } : {}),
       log,
     });
   } catch (err) {
     // Everything opened has been closed again: say why, exit non-zero.
+    process.off('SIGTERM', signalled);
+    process.off('SIGINT', signalled);
+    systemd.close();
     process.stderr.write(`pagecast run: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
     return 1;
   }
-  // Converged: from now on the daemon's heap favours size over speed (see controller/heap.ts).
-  tuneHeapForDaemon();
-  await notifySystemd('READY=1');
-  return new Promise<number>((resolveExit) => {
-    let signalled = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) {
+  const exited = new Promise<number>((resolveExit) => {
+    let stopping = false;
+    onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) {
         log.warn({ signal: sig }, 'second signal: forcing exit');
         void running.runtime.registry.stopAll([{ signal: 'SIGKILL', timeoutMs: 1000 }]).finally(() => process.exit(1));
         return;
       }
-      signalled = true;
+      stopping = true;
       log.info({ signal: sig }, 'stopping every pipeline');
-      void notifySystemd('STOPPING=1');
+      systemd.stop();
       running.stop().then(
         () => {
           log.info('stopped');
@@ -173,13 +210,22 @@ export async function runCommand(args: string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
   });
+  if (pending) {
+    onSignal(pending);
+    return exited;
+  }
+  // Converged: from now on the daemon's heap favours size over speed (see controller/heap.ts).
+  tuneHeapForDaemon();
+  systemd.ready(running.controller);
+  return exited;
 }
 
-/** sd_notify through systemd-notify, when running under systemd with Type=notify. */
-async function notifySystemd(state: string): Promise<void> {
-  if (!process.env.NOTIFY_SOCKET) return;
-  await execa('systemd-notify', [state], { reject: false });
+/** A configuration error in a flag is a usage error: `pagecast run: --api: …`, exit 2. */
+function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw err instanceof PagecastError && err.code === 'CONFIG' ? usageError(err.message) : err;
+  }
 }

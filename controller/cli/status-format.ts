@@ -160,7 +160,8 @@ export function formatStatusTable(specs: SpecStatus[], now: Date = new Date()): 
   return renderTable(header, rows);
 }
 
-function when(iso: string | undefined, now: Date): string {
+/** "2025-03-01T09:00:00.000Z (3h ago)": a time in full, and how far from now. */
+export function formatWhen(iso: string | undefined, now: Date): string {
   if (!iso) return '-';
   return parseTime(iso) === undefined ? iso : `${iso} (${formatRelative(iso, now)})`;
 }
@@ -177,7 +178,7 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
   const fields: Array<[string, string]> = [];
   const src = s.source;
   const source = src.ephemeral
-    ? `ephemeral cast${src.expiresAt ? `, ends ${when(src.expiresAt, now)}` : ', until deleted'}`
+    ? `ephemeral cast${src.expiresAt ? `, ends ${formatWhen(src.expiresAt, now)}` : ', until deleted'}`
     : src.file
       ? `${src.file}${src.line !== undefined ? `:${src.line}${src.column !== undefined ? `:${src.column}` : ''}` : ''}`
       : '-';
@@ -189,9 +190,9 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
     s.lastDrift ? `${s.lastDrift.reason}${s.lastDrift.message ? ` (${s.lastDrift.message})` : ''}, ${formatRelative(s.lastDrift.at, now)}` : '-',
   ]);
   if (s.parked) {
-    fields.push(['Parked', `${s.parked.reason}: ${s.parked.message}`], ['Away since', when(s.parked.awaySince, now)], ['Parked since', when(s.parked.since, now)]);
+    fields.push(['Parked', `${s.parked.reason}: ${s.parked.message}`], ['Away since', formatWhen(s.parked.awaySince, now)], ['Parked since', formatWhen(s.parked.since, now)]);
   }
-  fields.push(['Next change', when(s.nextScheduleChange, now)]);
+  fields.push(['Next change', formatWhen(s.nextScheduleChange, now)]);
   if (s.page) {
     const p = s.page;
     const rotating = p.inRotation.length < p.count ? ` (in the rotation now: ${p.inRotation.length ? p.inRotation.join(', ') : 'none'})` : '';

@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../controller/cli/cli.js';
+import { apiCommand, type ApiCommandIO } from '../../../controller/cli/api-commands.js';
+import { COMMANDS, type CommandName } from '../../../controller/cli/commands.js';
+import { CLEAR_SCREEN } from '../../../controller/cli/watch.js';
 import { Controller } from '../../../controller/controller.js';
 import { silentLogger } from '../../../machines/log.js';
 import { startApiServer, type ApiServer } from '../../../controller/http/api.js';
@@ -87,6 +91,59 @@ describe('pagecast validate / schema', () => {
   });
 });
 
+describe('--help', () => {
+  const names = Object.keys(COMMANDS) as CommandName[];
+
+  it('every subcommand prints its usage and every option it takes, and exits 0 without doing anything', async () => {
+    for (const name of names) {
+      const r = await run([name, '--help', '--api-url', 'http://127.0.0.1:1']);
+      expect([r.code, r.err], name).toEqual([0, '']);
+      expect(r.out, name).toMatch(new RegExp(`^Usage: pagecast ${name}\\b.*\\n\\n[A-Z].*`));
+      for (const flag of Object.keys(COMMANDS[name].options)) expect(r.out, `${name} --${flag}`).toMatch(new RegExp(`\\n  (-\\w, )?--${flag}\\b`));
+      expect(r.out).toContain('\n  -h, --help');
+      // The same text for -h, for `pagecast help NAME`, and with other flags beside it.
+      expect((await run([name, '-h'])).out, name).toBe(r.out);
+      expect((await run(['help', name])).out, name).toBe(r.out);
+      expect((await run([name, '--no-such-flag', '--help'])).out, name).toBe(r.out);
+    }
+  });
+
+  it('status --help (once "Unknown option")', async () => {
+    const r = await run(['status', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Usage: pagecast status \[NAME\] \[options\]\n/);
+    expect(r.out).toMatch(/\n {2}-w, --watch +redraw when it changes, until Ctrl-C/);
+  });
+
+  it('pagecast --help lists every command; no command is usage on exit 2', async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const r = await run(args);
+      expect(r.code).toBe(0);
+      for (const name of names) expect(r.out).toMatch(new RegExp(`\\n  pagecast ${name}\\b`));
+      expect(r.out).toContain('Run "pagecast COMMAND --help"');
+    }
+    expect((await run([])).code).toBe(2);
+    const unknown = await run(['help', 'frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/^pagecast help: unknown command "frobnicate"\n/);
+  });
+
+  it('an unknown option or a missing value is a usage error naming it (exit 2)', async () => {
+    expect(await run(['status', '--bogus'])).toEqual({ code: 2, out: '', err: 'pagecast status: unknown option --bogus (see pagecast status --help)\n' });
+    expect(await run(['cast', '--device'])).toEqual({ code: 2, out: '', err: 'pagecast cast: --device needs a value (see pagecast cast --help)\n' });
+    expect(await run(['status', 'a', 'b'])).toEqual({ code: 2, out: '', err: 'pagecast status: unexpected argument "b" (see pagecast status --help)\n' });
+    expect(await run(['schema', 'x'])).toEqual({ code: 2, out: '', err: 'pagecast schema: unexpected argument "x" (see pagecast schema --help)\n' });
+    expect((await run(['run', '--log-format', 'yaml'])).err).toBe('pagecast run: --log-format: expected json, pretty or auto, got "yaml"\n');
+    expect((await run(['validate', '--format', 'xml', 'examples'])).code).toBe(2);
+  });
+
+  it('after --, --help is an argument', async () => {
+    const r = await run(['validate', '--', '--help']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^--help:1:1 .*no such file or directory/);
+  });
+});
+
 describe('pagecast status / suspend / resume / cast against a running controller', () => {
   let ctl: Controller;
   let api: ApiServer;
@@ -140,6 +197,73 @@ describe('pagecast status / suspend / resume / cast against a running controller
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/body\.url/);
   });
+  /** `pagecast status` with its output, terminal and Ctrl-C in the test's hands. */
+  const watching = (args: string[], tty: boolean) => {
+    let out = '';
+    let interrupt = () => {};
+    const io: ApiCommandIO = {
+      out: (t) => void (out += t),
+      err: (t) => void (out += `[stderr] ${t}`),
+      stdoutIsTTY: tty,
+      env: {},
+      onInterrupt(stop) {
+        interrupt = stop;
+        return () => (interrupt = () => {});
+      },
+      watchIntervalMs: 50,
+    };
+    const done = apiCommand('status', ['--watch', ...args, '--api-url', apiUrl], io);
+    return { done, out: () => out, interrupt: () => interrupt() };
+  };
+
+  it('status --watch on a terminal redraws the table in place when it changes, and Ctrl-C exits 0', async () => {
+    const w = watching([], true);
+    const frames = () => w.out().split(CLEAR_SCREEN).slice(1);
+    await waitUntil(() => /kitchen +Kitchen TV +Playing/.test(w.out()));
+    await ctl.suspend('kitchen');
+    await waitUntil(() => /kitchen +Kitchen TV +Suspended/.test(frames().at(-1) ?? ''));
+    await ctl.resume('kitchen');
+    await waitUntil(() => /kitchen +Kitchen TV +Playing/.test(frames().at(-1) ?? ''));
+    w.interrupt();
+    expect(await w.done).toBe(0);
+    expect(w.out().startsWith(CLEAR_SCREEN)).toBe(true);
+    const all = frames();
+    for (const f of all) expect(f).toMatch(/^NAME +DEVICE +PHASE[^\n]*\nkitchen [^\n]*\n$/);
+    // Drawn only on change: no frame repeats the one before (polled every 50 ms for far longer).
+    for (let i = 1; i < all.length; i++) expect(all[i]).not.toBe(all[i - 1]);
+  });
+
+  it('status --watch to a pipe appends frames without escape codes; --json gives one JSON line per change', async () => {
+    const w = watching(['kitchen'], false);
+    await waitUntil(() => /\nPhase: +Playing\n/.test(w.out()));
+    w.interrupt();
+    expect(await w.done).toBe(0);
+    expect(w.out()).not.toContain('\x1b');
+    expect(w.out()).toMatch(/^Name: +kitchen\n/);
+
+    const j = watching(['--json'], false);
+    await waitUntil(() => j.out().includes('\n'));
+    j.interrupt();
+    expect(await j.done).toBe(0);
+    const lines = j.out().trimEnd().split('\n').filter(Boolean);
+    expect(JSON.parse(lines[0]!)[0]).toMatchObject({ name: 'kitchen', phase: 'Playing' });
+    expect(j.out()).not.toContain('hunter2');
+  });
+
+  it('status --watch: a wrong address fails at once (exit 1); the real command ends on SIGINT with exit 0', async () => {
+    const bad = await run(['status', '--watch', '--api-url', 'http://127.0.0.1:1']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^pagecast status: pagecast is not running at http:\/\/127\.0\.0\.1:1/);
+    const child = spawn(process.execPath, ['dist/controller/cli/cli.js', 'status', '--watch', '--api-url', apiUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await waitUntil(() => /kitchen +Kitchen TV/.test(out), 10_000, 'the first frame');
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).not.toContain('\x1b'); // stdout is a pipe here
+  });
+
   it('says clearly when pagecast is not running', async () => {
     const r = await run(['status', '--api-url', 'http://127.0.0.1:1']);
     expect(r.code).toBe(1);
@@ -240,6 +364,6 @@ describe('pagecast page against a running controller', () => {
 
   it('is in the usage text', async () => {
     const r = await run(['help']);
-    expect(r.out).toMatch(/\n {2}pagecast page NAME N +show page N of a spec with pages now \(0-based/);
+    expect(r.out).toMatch(/\n {2}pagecast page NAME N +show page N now \(0-based, as in status\) and restart its turn\n/);
   });
 });

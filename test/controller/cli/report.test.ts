@@ -49,7 +49,7 @@ describe('pagecast report', () => {
     expect(r.code).toBe(0);
     expect(r.err).toContain(`pagecast report: warning: ${join(dir, 'play.jsonl')}:6: skipped: not valid JSON`);
     const lines = r.out.trimEnd().split('\n');
-    expect(lines[0]).toBe(`Play from ${h(24)} to ${NOW.toISOString()} (24h, 1d)`);
+    expect(lines[0]).toBe(`Play from ${h(24)} (1d ago) to now: 1d (--since 24h)`);
     expect(lines[1]).toMatch(/^SPEC\s+DEVICE\s+UPTIME\s+PLAYED\s+NOW\s+INTERRUPTIONS$/);
     expect(lines[2]).toMatch(/^hall\s+192\.168\.1\.20:8009\s+12\.5%\s+3h\s+-\s+ControllerDied 1$/);
     expect(lines[3]).toMatch(/^kitchen\s+Kitchen TV\s+41\.7%\s+10h\s+-\s+IdleCancelled 1, NoFetches 1$/);
@@ -92,8 +92,10 @@ describe('pagecast report', () => {
     const empty = await run(['--state-dir', dir]);
     expect(empty.code).toBe(0);
     expect(empty.err).toMatch(/no play recorded yet/);
-    expect(empty.out).toMatch(/no play in this window/);
-    expect((await run(['--bogus'])).code).toBe(2);
+    expect(empty.out).toBe('No play recorded.\n');
+    const quiet = await run(['--since', '2h', '--state-dir', dir]);
+    expect(quiet.out).toBe(`Play from ${h(2)} (2h ago) to now: 2h (--since 2h)\nNo play in this window.\n`);
+    expect(await run(['--bogus'])).toEqual({ code: 2, out: '', err: 'pagecast report: unknown option --bogus (see pagecast report --help)\n' });
   });
 
   it('parses --since as a duration back from now or as a time', () => {
@@ -109,7 +111,7 @@ describe('pagecast report', () => {
     try {
       expect(await main(['report', '--state-dir', dir])).toBe(0);
       expect(await main(['help'])).toBe(0);
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/pagecast report \[--since 24h\] \[--json\]/);
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/\n {2}pagecast report +proof of play: uptime per spec and device\n/);
     } finally {
       out.mockRestore();
       err.mockRestore();

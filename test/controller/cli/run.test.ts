@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../controller/cli/cli.js';
 import { LOCK_FILE } from '../../../controller/sources/state-lock.js';
 import { waitUntil } from '../../helpers.js';
+import { duplicateKeys } from '../../machines/duplicate-keys.js';
 
 async function run(args: string[]): Promise<{ code: number; err: string }> {
   let err = '';
@@ -58,6 +59,59 @@ describe('pagecast run start-up', () => {
     expect(readFileSync(join(state, 'children.json'), 'utf8')).toBe(children); // not reaped, not rewritten
     expect(JSON.parse(readFileSync(join(state, LOCK_FILE), 'utf8')).pid).toBe(first.pid);
     expect(first.exitCode).toBeNull();
+  });
+
+  /** `pagecast run` on an empty directory until it is up, then SIGTERM: its stderr. */
+  const runUntilUp = async (env: NodeJS.ProcessEnv, extra: string[] = []) => {
+    first = spawn(process.execPath, ['dist/controller/cli/cli.js', 'run', specs, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PAGECAST_LOG: 'debug', ...env },
+    });
+    let err = '';
+    first.stderr!.on('data', (d) => (err += String(d)));
+    const exited = new Promise<[number | null, string | null]>((r) => first!.once('exit', (code, signal) => r([code, signal])));
+    await waitUntil(() => err.includes('pagecast running'), 20_000, 'run up');
+    first.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]); // stopped in order, not killed by the signal
+    return err;
+  };
+
+  it('logs JSON to a pipe, each key once in a line (the API’s component named once)', async () => {
+    const err = await runUntilUp({ PAGECAST_LOG_FORMAT: '' });
+    const lines = err.trimEnd().split('\n');
+    for (const l of lines) expect(duplicateKeys(l), l).toEqual([]);
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries.find((e) => e.msg === 'control API listening')).toMatchObject({ component: 'api', level: 30 });
+    expect(entries.at(-1)).toMatchObject({ msg: 'stopped' });
+  });
+
+  it('logs human-readable lines when PAGECAST_LOG_FORMAT or --log-format says pretty', async () => {
+    for (const [env, extra] of [[{ PAGECAST_LOG_FORMAT: 'pretty' }, []], [{ PAGECAST_LOG_FORMAT: 'json' }, ['--log-format', 'pretty']]] as const) {
+      const err = await runUntilUp(env, [...extra]);
+      expect(err).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[api\] control API listening \{"host":"127\.0\.0\.1","port":\d+,"auth":"token"\}$/m);
+      expect(err).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: stopped$/m);
+      expect(err).not.toContain('\x1b'); // no colours: stderr is not a terminal
+    }
+  });
+
+  it('a SIGTERM as soon as it logs, while it starts: every pipeline stopped in order, exit 0, the lock released', async () => {
+    first = spawn(process.execPath, ['dist/controller/cli/cli.js', 'run', specs, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PAGECAST_LOG: 'debug', PAGECAST_LOG_FORMAT: 'json' },
+    });
+    let err = '';
+    const exited = new Promise<[number | null, string | null]>((r) => first!.once('exit', (code, signal) => r([code, signal])));
+    // At its first line (the stream server, before the API and the first reconcile): before the
+    // handlers went on first, this killed it with its children left running.
+    first.stderr!.on('data', (d) => {
+      if (!err) first!.kill('SIGTERM');
+      err += String(d);
+    });
+    expect(await exited).toEqual([0, null]);
+    const msgs = err.trimEnd().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+    // Usually still starting ('stopping once the start is done' first); on a slow machine it may be up.
+    expect(msgs).toEqual(expect.arrayContaining(['stopping every pipeline', 'stopped']));
+    expect(() => readFileSync(join(state, LOCK_FILE))).toThrow(/ENOENT/);
   });
 
   it('a start that fails (the API port is taken) exits non-zero with the reason and releases the lock', async () => {
