@@ -14,7 +14,7 @@ import { longClock } from '../../machines/long-timer.js';
 import type { HeldLease, StreamLeases, StreamNotice } from '../../machines/spec-machine.js';
 import { streamInputOf, streamKeyOf, type StreamInput } from '../../specs/identity.js';
 import { stableJson } from '../../specs/hash.js';
-import type { Logger } from '../../machines/log.js';
+import { componentLogger, type Logger } from '../../machines/log.js';
 
 type StreamActor = Actor<typeof streamMachine>;
 
@@ -175,7 +175,8 @@ export class StreamRegistry implements StreamLeases {
       if (became) this.notify(entry, { type: 'servable' });
     });
     actor.on('componentExited', (e) => {
-      log.warn({ component: e.component, reason: e.info.reason, code: e.info.code, signal: e.info.signal }, `${e.component} exited`);
+      // Logged as the component's own line: `component` is the exited part, once, not beside 'streams'.
+      componentLogger(log, e.component).warn({ reason: e.info.reason, code: e.info.code, signal: e.info.signal }, `${e.component} exited`);
       this.notify(entry, { type: 'componentExited', component: e.component, info: e.info });
     });
     this.byKey.set(key, entry);

@@ -29,7 +29,7 @@ describe('the generated JSON Schema', () => {
     expect(json).not.toContain('"not":{}');
     const page = (castSpecJsonSchema() as { properties: { spec: { properties: { pages: { items: { properties: Record<string, { properties?: object }> } } } } } }).properties.spec.properties.pages.items.properties;
     expect(Object.keys(page).sort()).toEqual(['browser', 'for', 'schedule', 'url', 'urlFrom']);
-    expect(Object.keys(page.browser!.properties!).sort()).toEqual(['css', 'headers', 'storageState', 'waitFor', 'zoom']);
+    expect(Object.keys(page.browser!.properties!).sort()).toEqual(['css', 'headers', 'login', 'storageState', 'waitFor', 'zoom']);
     expect(Object.keys(page.schedule!.properties!)).toEqual(['windows']);
   });
 

@@ -78,7 +78,7 @@ describe('spec.pages: refused, with file:line:col and the field', () => {
     [
       'an option of the whole browser on a page, at its key',
       doc('device: TV', 'pages:', '  - url: https://a.example/', '    browser:', '      maxMemory: 1GB'),
-      ['k.yaml:10:9 spec.pages[0].browser.maxMemory: maxMemory is an option of the whole browser: set it in spec.browser (a page can override zoom, css, waitFor, headers and storageState)'],
+      ['k.yaml:10:9 spec.pages[0].browser.maxMemory: maxMemory is an option of the whole browser: set it in spec.browser (a page can override zoom, css, waitFor, headers, storageState and login)'],
     ],
     ['a typo in a page browser option', doc('device: TV', 'pages:', '  - url: https://a.example/', '    browser: { zom: 2 }'), ['k.yaml:9:18 spec.pages[0].browser.zom: unknown field "zom" (did you mean zoom?)']],
     ['a bad page override', doc('device: TV', 'pages:', '  - url: https://a.example/', '    browser: { zoom: 9 }'), ['k.yaml:9:24 spec.pages[0].browser.zoom: must be at most 5']],
