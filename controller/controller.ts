@@ -276,10 +276,11 @@ export class Controller implements ControlPlane {
     setImmediate(() => {
       const all = [...(this.pendingChanges ?? [])];
       this.pendingChanges = undefined;
-      // The drift history sees every lastDrift, whether or not anyone listens.
+      // The drift history sees every lastDrift, whether or not anyone listens: read from the cast
+      // itself, not from a whole status built for each change.
       for (const n of all) {
-        const drift = this.desired(n) ? this.get(n)?.lastDrift : undefined;
-        if (drift) this.drifts.observe(n, drift);
+        const drift = this.streamOf(n).cast$?.context.lastDrift;
+        if (drift) this.drifts.observe(n, { ...drift, message: drift.message === undefined ? undefined : redactText(drift.message) });
       }
       for (const l of [...this.listeners]) {
         try {

@@ -147,14 +147,18 @@ export async function startHarness(opts: { specs?: Record<string, string>; logLe
 }
 
 export function specYaml(name: string, device: string, url: string, extra = ''): string {
+  return specWith(name, device, `  url: ${url}\n`, extra);
+}
+
+/** A spec for the harness's devices: low quality, software encoding, a short backoff. */
+function specWith(name: string, device: string, source: string, extra: string): string {
   return `apiVersion: pagecast/v1
 kind: CastSpec
 metadata:
   name: ${name}
 spec:
   device: ${device}
-  url: ${url}
-  quality: 480p
+${source}  quality: 480p
   hwAccel: off
   policy:
     backoff: { initial: 500ms, max: 4s }
@@ -170,18 +174,7 @@ export interface PageYaml {
 /** A spec with `pages` instead of `url`, otherwise as specYaml. */
 export function pagesYaml(name: string, device: string, pages: readonly PageYaml[], extra = ''): string {
   const list = pages.map((p) => `    - url: ${JSON.stringify(p.url)}\n${p.for ? `      for: ${p.for}\n` : ''}`).join('');
-  return `apiVersion: pagecast/v1
-kind: CastSpec
-metadata:
-  name: ${name}
-spec:
-  device: ${device}
-  pages:
-${list}  quality: 480p
-  hwAccel: off
-  policy:
-    backoff: { initial: 500ms, max: 4s }
-${extra}`;
+  return specWith(name, device, `  pages:\n${list}`, extra);
 }
 
 /** A spec's device written as an address: the fake device found without discovery. */

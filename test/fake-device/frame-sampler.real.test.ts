@@ -4,12 +4,12 @@
 // in that order, every one of them, with no frame in between; and no decoder may outlive stop().
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectCast } from '../../machines/cast/connection.js';
 import { silentLogger } from '../../machines/log.js';
 import { tempDirs, waitUntil } from '../helpers.js';
+import { serveHlsDir } from '../fixtures/media/hls-dir-server.js';
 import { FakeCastDevice } from './device.js';
 import { MIXED, describeRuns, meanColour, nameFrames, runsOf, type Palette } from './frame-colours.js';
 import type { SampledFrame } from './frame-sampler.js';
@@ -81,28 +81,8 @@ async function colourStream(mode: 'ts' | 'fmp4', parts: Part[] = RGB_PARTS, size
   const code = await new Promise<number | null>((r) => ff.once('exit', (c) => r(c)));
   if (code !== 0) throw new Error(`ffmpeg exited ${code}: ${stderr}`);
 
-  const server: Server = createServer((req, res) => {
-    const name = basename(new URL(req.url ?? '/', 'http://x').pathname);
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    let body: Buffer | undefined;
-    try {
-      body = readFileSync(join(dir, name));
-    } catch {
-      body = undefined;
-    }
-    res.statusCode = body ? 200 : 404;
-    res.setHeader('Content-Type', name.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : name.endsWith('.ts') ? 'video/mp2t' : 'video/mp4');
-    res.end(body ?? 'not found');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const stream: ColourStream = {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/master.m3u8`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  const served = await serveHlsDir(dir);
+  const stream: ColourStream = { url: served.url, close: served.close };
   cleanup.push(() => stream.close());
   return stream;
 }

@@ -2,9 +2,8 @@
 // stream from FFmpeg (lavfi, no display/browser): PLAYING here means frames were decoded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../machines/log.js';
 import type { CastDrift } from '../../../machines/components.js';
@@ -12,6 +11,7 @@ import type { StreamMode } from '../../../specs/schema.js';
 import { connectCast } from '../../../machines/cast/connection.js';
 import { FakeCastDevice } from '../../fake-device/device.js';
 import { waitUntil } from '../../helpers.js';
+import { serveHlsDir } from '../../fixtures/media/hls-dir-server.js';
 
 interface Stream {
   dir: string;
@@ -39,28 +39,14 @@ async function liveStream(mode: StreamMode): Promise<Stream> {
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const server: Server = createServer((req, res) => {
-    const name = basename(new URL(req.url ?? '/', 'http://x').pathname);
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    let body: Buffer | undefined;
-    try {
-      body = readFileSync(join(dir, name));
-    } catch {
-      body = undefined;
-    }
-    res.statusCode = body ? 200 : 404;
-    res.setHeader('Content-Type', name.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : name.endsWith('.ts') ? 'video/mp2t' : 'video/mp4');
-    res.end(body ?? 'not found');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const served = await serveHlsDir(dir);
   const stream: Stream = {
     dir,
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/master.m3u8`,
+    url: served.url,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await served.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

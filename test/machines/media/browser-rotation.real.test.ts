@@ -16,6 +16,7 @@ import { XvfbDisplayDriver } from '../../../machines/media/display.js';
 import { BrowserOptions } from '../../../specs/schema.js';
 import type { PageInput } from '../../../specs/identity.js';
 import { waitUntil } from '../../helpers.js';
+import { colourOf, type Rgb } from '../../fake-device/frame-colours.js';
 
 const W = 640;
 const H = 360;
@@ -44,11 +45,7 @@ function context(reports: Stamped[]): StartContext {
 }
 
 /** A frame as a 4×4 grid of area-averaged cells, named by the one colour every cell is near. */
-function nameOf(cells: number[][]): Colour {
-  for (const [name, rgb] of Object.entries(COLOURS)) if (cells.every((c) => c.every((v, i) => Math.abs(v - rgb[i]!) < 48))) return name as Colour;
-  if (process.env.DEBUG_FRAMES) console.log(JSON.stringify(cells));
-  return 'mixed';
-}
+const nameOf = (cells: Rgb[]) => colourOf(cells, COLOURS) as Colour;
 interface Capture {
   names(): Colour[];
   stop(): Promise<void>;
@@ -65,7 +62,7 @@ function startCapture(): Capture {
     names: () => {
       const buf = Buffer.concat(chunks);
       const out: Colour[] = [];
-      for (let o = 0; o + 48 <= buf.length; o += 48) out.push(nameOf(Array.from({ length: 16 }, (_, c) => [buf[o + 3 * c]!, buf[o + 3 * c + 1]!, buf[o + 3 * c + 2]!])));
+      for (let o = 0; o + 48 <= buf.length; o += 48) out.push(nameOf(Array.from({ length: 16 }, (_, c): Rgb => [buf[o + 3 * c]!, buf[o + 3 * c + 1]!, buf[o + 3 * c + 2]!])));
       return out;
     },
     stop: async () => {

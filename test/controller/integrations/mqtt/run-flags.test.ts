@@ -2,21 +2,10 @@
 // start before anything runs (a real run with a broker: run-mqtt.real.test.ts).
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../../controller/cli/cli.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { tempDirs } from '../../../helpers.js';
+import { runCli as run } from '../../cli/run-cli.js';
 
-async function run(args: string[]): Promise<{ code: number; err: string }> {
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('pagecast run --mqtt', () => {
   const dirs = tempDirs();
