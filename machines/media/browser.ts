@@ -23,7 +23,7 @@ import { pagesInRotation } from '../../specs/rotation.js';
 import type { BrowserOptions } from '../../specs/schema.js';
 import { describeCause, groupMemory, renewalDue, type RenewCause } from './browser-memory.js';
 import { openPageWindows, openWindow, putAway, reveal, slotOf, type PageWindow } from './page-windows.js';
-import { firstPage, loadOrder, nextLookAt, nextStep, type PageLoadState } from './rotation-plan.js';
+import { firstPage, loadOrder, nextLookAt, nextStep, turnBase as turnBaseAfter, type PageLoadState } from './rotation-plan.js';
 import { hassTokens, originHeaders, originOf } from './page-login.js';
 import { loginSecret } from '../../specs/resolve.js';
 import { X11Connection } from './x11.js';
@@ -481,7 +481,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       }
       showing = i;
       since = Date.now();
-      turnBase = reason === 'Replaced' ? turnBase : Math.min(ideal ?? since, since);
+      turnBase = reason === 'Replaced' ? turnBase : turnBaseAfter(ideal, since);
       if (rotating()) ctx.report({ type: 'PageShown', status: 'True', reason, message: label(i) });
       planTurn();
     };
@@ -505,7 +505,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
       if (step.show !== undefined) void show(step.show, 'Rotated', ideal);
       else {
         since = Date.now(); // the page on screen stays for another turn
-        turnBase = Math.min(ideal ?? since, since);
+        turnBase = turnBaseAfter(ideal, since);
         planTurn();
       }
     };

@@ -195,7 +195,10 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   // temp_file: a segment appears under its name only once complete; without it a player following
   // the playlist can fetch a listed segment that FFmpeg has not finished flushing (seen: 1.7 KB of
   // PAT/PMT and no video, which the strict fake device rejects as undecodable).
-  const flags = ['delete_segments', 'independent_segments', 'program_date_time', 'temp_file', ...(o.append ? ['append_list'] : [])];
+  // omit_endlist: a graceful stop (a pace step, a restart, a browser restart's encoder) must not tell
+  // the TV that the stream is over: with #EXT-X-ENDLIST in the playlist for the moment before the
+  // next FFmpeg appends, a Default Media Receiver plays to the end and goes IDLE (FINISHED).
+  const flags = ['delete_segments', 'independent_segments', 'program_date_time', 'temp_file', 'omit_endlist', ...(o.append ? ['append_list'] : [])];
   const hls = [
     '-f', 'hls',
     '-hls_time', String(o.segmentSeconds),

@@ -64,3 +64,17 @@ export function nextLookAt(v: RotationView, since: number, at: Date): number | u
   const change = nextRotationChange(v.pages, v.timezone, at)?.getTime();
   return change === undefined ? turnEnds : Math.min(turnEnds, change);
 }
+
+/**
+ * A switch planned for `ideal` is moved to just before a segment boundary, up to about a segment
+ * earlier or later, and may land later still when the machine is busy. Within this much of `ideal`
+ * the next turn still counts from `ideal`, so the moves cancel out over a rotation; further off
+ * (the process was paused, the page came late) the rotation's clock restarts from the switch, so
+ * it never catches up with a burst of short turns.
+ */
+export const KEEP_CLOCK_WITHIN_MS = 3000;
+
+/** Where the turn that began at `shownAt` counts from: see KEEP_CLOCK_WITHIN_MS. */
+export function turnBase(ideal: number | undefined, shownAt: number): number {
+  return ideal !== undefined && Math.abs(shownAt - ideal) <= KEEP_CLOCK_WITHIN_MS ? ideal : shownAt;
+}

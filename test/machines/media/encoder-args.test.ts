@@ -51,7 +51,7 @@ describe('encoderArgs', () => {
     expect(opt(a, '-hls_list_size')).toBe('20');
     expect(opt(a, '-hls_delete_threshold')).toBe('5');
     expect(opt(a, '-hls_init_time')).toBe('0.5');
-    expect(opt(a, '-hls_flags')).toBe('delete_segments+independent_segments+program_date_time+temp_file');
+    expect(opt(a, '-hls_flags')).toBe('delete_segments+independent_segments+program_date_time+temp_file+omit_endlist');
     expect(a).not.toContain('-hls_playlist_type');
     expect(opt(a, '-hls_segment_type')).toBe('mpegts');
     expect(opt(a, '-hls_segment_filename')).toBe('rX-%d.ts');

@@ -70,6 +70,11 @@ describe('FFmpeg encoder on Xvfb', () => {
     expect(frames.stdout.split('\n')[0]?.trim()).toBe('1');
     await h.stop();
     expect((await h.exited).reason).toBe('stopped');
+    // A graceful stop (q) finishes the playlist without #EXT-X-ENDLIST: the next FFmpeg of a pace
+    // step or a restart appends to it, and a TV reading it in between must not think it is over.
+    const left = readMediaPlaylist(dir)!;
+    expect(left.segments.length).toBeGreaterThan(0);
+    expect(left.endList).toBeFalsy();
     expect(groupMembers(registry.list().find((p) => p.name === 'ffmpeg')?.pgid ?? -1)).toHaveLength(0);
   });
 

@@ -1,7 +1,8 @@
 // The rotation's rule on a simulated clock: which page comes next, which failed pages are tried
 // again, and when to look again (turns and dayparting windows).
 import { describe, expect, it } from 'vitest';
-import { firstPage, loadOrder, nextLookAt, nextStep, type PageLoadState } from '../../../machines/media/rotation-plan.js';
+import { firstPage, KEEP_CLOCK_WITHIN_MS, loadOrder, nextLookAt, nextStep, turnBase, type PageLoadState } from '../../../machines/media/rotation-plan.js';
+import { boundaryAtOrAfter } from '../../../machines/media/encoder-args.js';
 import type { PageInput } from '../../../specs/identity.js';
 import { BrowserOptions, type ScheduleWindow } from '../../../specs/schema.js';
 
@@ -78,5 +79,46 @@ describe('dayparting', () => {
     expect(nextLookAt(v(1), since, now)).toBe(since + 30_000);
     const late = new Date(berlin('11:59').getTime() + 45_000);
     expect(nextLookAt(v(1), late.getTime(), late)).toBe(berlin('12:00').getTime());
+  });
+});
+
+describe('the rotation clock under switches moved to segment boundaries', () => {
+  const three = [page('a', 5000), page('b', 5000), page('c', 5000)];
+  const view = (showing: number): Parameters<typeof nextLookAt>[0] => ({ pages: three, timezone: 'UTC', states: ready(3), showing });
+
+  /** Switch times over `turns` turns, each moved as the browser driver moves it: just before the segment boundary nearest its ideal time. */
+  function switches(turns: number, streamStart: number, late = 0): number[] {
+    const t0 = 1_000_000;
+    let base = t0;
+    const at: number[] = [t0];
+    for (let k = 0; k < turns; k++) {
+      const ideal = nextLookAt(view(k % 3), base, new Date(base))!;
+      const boundary = streamStart + 1000 * boundaryAtOrAfter((ideal - 1000 - streamStart) / 1000, 2, 1);
+      const shown = boundary - 250 + late;
+      at.push(shown);
+      base = turnBase(ideal, shown);
+    }
+    return at;
+  }
+
+  it('turns of 5 s on 2 s segments alternate around 5 s and never drift, wherever the segments fall', () => {
+    for (const offset of [0, 130, 500, 999, 1000, 1500, 1999]) {
+      const at = switches(30, 1_000_000 - 3000 + offset);
+      const turns = at.slice(1).map((t, i) => t - at[i]!);
+      for (const t of turns) expect(t, `offset ${offset}: ${turns.join(', ')}`).toBeGreaterThanOrEqual(3000);
+      for (const t of turns) expect(t, `offset ${offset}: ${turns.join(', ')}`).toBeLessThanOrEqual(7000);
+      // Thirty turns end within a segment of 150 s after the first switch.
+      expect(Math.abs(at[30]! - at[0]! - 150_000), `offset ${offset}: ${turns.join(', ')}`).toBeLessThanOrEqual(2000);
+    }
+  });
+
+  it('a switch that lands late by a busy moment keeps the clock; one far off (a pause) restarts it', () => {
+    const at = switches(12, 997_000, 600);
+    expect(Math.abs(at[12]! - at[0]! - 60_000)).toBeLessThanOrEqual(2600);
+    expect(turnBase(10_000, 10_000 + KEEP_CLOCK_WITHIN_MS)).toBe(10_000);
+    expect(turnBase(10_000, 10_000 - KEEP_CLOCK_WITHIN_MS)).toBe(10_000);
+    expect(turnBase(10_000, 10_000 + KEEP_CLOCK_WITHIN_MS + 1)).toBe(10_000 + KEEP_CLOCK_WITHIN_MS + 1);
+    expect(turnBase(10_000, 70_000)).toBe(70_000);
+    expect(turnBase(undefined, 70_000)).toBe(70_000);
   });
 });
