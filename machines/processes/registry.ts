@@ -16,14 +16,19 @@
 //   take the old leader's pid and found a new group and session with that very id.
 // - Anything that cannot be checked (no command or owner recorded, an environment we may not
 //   read) is left alone and reported: an orphan costs resources, a stranger killed costs data.
+// The dead-man switch applies the same rules (killPlan in dead-man-rules.ts): change both together.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type Options as ExecaOptions, type ResultPromise } from 'execa';
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import { PagecastError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { OWNER_ENV, carriesOwner, groupMembers, processCommand, processStartTime, readStat } from './procfs.js';
+
+// The /proc readers live in procfs.ts (the dead-man switch's child loads them without execa).
+export { OWNER_ENV, groupMembers, parseStat, processCommand, processStartTime, readStat } from './procfs.js';
 
 export interface ProcessRecord {
   pid: number;
@@ -34,9 +39,6 @@ export interface ProcessRecord {
   /** argv[0]'s basename (/proc/<pid>/cmdline) when registered; filled in by register(). */
   command?: string;
 }
-
-/** The environment variable that marks a child, and everything it starts, as this run's. */
-export const OWNER_ENV = 'PAGECAST_OWNER';
 
 export interface ReapResult {
   /** Pids signalled (and gone, or SIGKILLed). */
@@ -89,74 +91,6 @@ function currentBootId(): string | undefined {
   }
 }
 
-/** argv[0]'s basename of a live process, or undefined (gone, a zombie, or not readable). */
-export function processCommand(pid: number): string | undefined {
-  try {
-    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-    return argv0 ? basename(argv0) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process's environment holds OWNER_ENV=owner; undefined when it cannot be read. */
-function carriesOwner(pid: number, owner: string): boolean | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${OWNER_ENV}=${owner}`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
-export function processStartTime(pid: number): number | undefined {
-  const stat = readStat(pid);
-  return stat?.startTime;
-}
-
-interface Stat {
-  state: string;
-  pgid: number;
-  startTime: number;
-  utime: number;
-  stime: number;
-}
-
-/** Fields of /proc/<pid>/stat; the command name may hold spaces and parentheses, so split after the last ')'. */
-export function parseStat(text: string): Stat | undefined {
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const f = text.slice(close + 2).trim().split(/\s+/); // f[0] is field 3 (state)
-  const field = (n: number) => Number(f[n - 3]);
-  const stat = { state: f[0] ?? '?', pgid: field(5), utime: field(14), stime: field(15), startTime: field(22) };
-  return Number.isFinite(stat.startTime) && Number.isFinite(stat.pgid) ? stat : undefined;
-}
-
-export function readStat(pid: number): Stat | undefined {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Live (not zombie) pids whose process group is `pgid`. */
-export function groupMembers(pgid: number): Array<{ pid: number; startTime: number }> {
-  const out: Array<{ pid: number; startTime: number }> = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const s = readStat(Number(e));
-    if (s && s.pgid === pgid && s.state !== 'Z' && s.state !== 'X') out.push({ pid: Number(e), startTime: s.startTime });
-  }
-  return out;
-}
-
 /** Sum of user+system CPU ticks of every live process in a group (for benchmarks and figures). */
 export function groupCpuTicks(pgid: number): number {
   let total = 0;
@@ -202,11 +136,18 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, extra?: Promise
   return settled && cond();
 }
 
+/** Told of each process as it is registered and unregistered (the dead-man switch guards them). */
+export interface RegistryObserver {
+  registered(rec: ProcessRecord): void;
+  unregistered(rec: ProcessRecord): void;
+}
+
 export class ProcessRegistry {
   private readonly stateFile: string;
   private readonly log: Logger | undefined;
   private readonly live = new Map<number, ProcessRecord>();
   private readonly targets = new Map<number, StopTarget>();
+  private readonly observers = new Set<RegistryObserver>();
   /** This run's owner token: in every child's environment, and in the state file. */
   readonly owner = randomBytes(8).toString('hex');
   private readonly bootId = currentBootId();
@@ -228,18 +169,38 @@ export class ProcessRegistry {
     return [...this.live.values()];
   }
 
+  /** Replays the processes registered so far to `o`, then tells it of each change; returns the unsubscribe. */
+  observe(o: RegistryObserver): () => void {
+    this.observers.add(o);
+    for (const rec of this.live.values()) this.tell(o, 'registered', rec);
+    return () => void this.observers.delete(o);
+  }
+
   register(rec: ProcessRecord, target?: Omit<StopTarget, 'pid' | 'pgid'>): void {
     rec = { ...rec, command: rec.command ?? processCommand(rec.pid) };
     this.live.set(rec.pid, rec);
     this.targets.set(rec.pid, { pid: rec.pid, pgid: rec.pgid, ...target });
     this.save();
     this.log?.debug({ pid: rec.pid, pgid: rec.pgid, name: rec.name }, 'process registered');
+    for (const o of this.observers) this.tell(o, 'registered', rec);
   }
 
   unregister(pid: number): void {
-    if (!this.live.delete(pid)) return;
+    const rec = this.live.get(pid);
+    if (!rec) return;
+    this.live.delete(pid);
     this.targets.delete(pid);
     this.save();
+    for (const o of this.observers) this.tell(o, 'unregistered', rec);
+  }
+
+  // An observer that throws must not undo a registration that is already on disk.
+  private tell(o: RegistryObserver, what: 'registered' | 'unregistered', rec: ProcessRecord): void {
+    try {
+      o[what](rec);
+    } catch (err) {
+      this.log?.error({ pid: rec.pid, err: (err as Error).message }, `process observer failed on ${what}`);
+    }
   }
 
   /** Escalates through `steps` until the process and its whole group are gone, then unregisters it. */
