@@ -127,3 +127,15 @@ describe('the line protocol', () => {
     expect(lines[2]).toHaveLength(10);
   });
 });
+
+describe('the last will on the line protocol', () => {
+  it('takes http(s) POSTs as alternatives and refuses anything else, naming the request', () => {
+    const requests = [{ url: 'http://10.0.0.2:2379/v3/lease/revoke', body: '{"ID":"7"}' }, { url: 'https://etcd.lan/v3/lease/revoke', body: '{"ID":"7"}' }];
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests }))).toEqual({ ok: true, value: { t: 'will', requests } });
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests: [] }))).toEqual({ ok: true, value: { t: 'will', requests: [] } });
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests: [{ url: 'file:///etc/passwd', body: '' }] }))).toMatchObject({ ok: false, error: 'will: request 0: url must be an http(s) URL of at most 4096 characters' });
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests: [requests[0], { url: 'http://a/', body: 7 }] }))).toMatchObject({ ok: false, error: 'will: request 1: body must be a string of at most 4096 characters' });
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests: 'http://a/' }))).toMatchObject({ ok: false, error: 'will: requests must be a list of at most 16' });
+    expect(parseControllerLine(JSON.stringify({ t: 'will', requests: Array.from({ length: 17 }, () => requests[0]) }))).toMatchObject({ ok: false });
+  });
+});

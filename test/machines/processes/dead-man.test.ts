@@ -2,6 +2,8 @@
 // groups of `sleep`s through the real registry; pausing it (SIGSTOP) gets them killed within the
 // timeout, killing it gets them killed at once, and neither touches a stranger's process.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -62,9 +64,10 @@ interface Pids {
 }
 
 /** Starts the fixture controller; `lines` collects what it prints, one JSON object a line. */
-async function startController(timeoutMs: number, forge?: number) {
+async function startController(timeoutMs: number, forge?: number, will?: string[]) {
   const state = join(tmp, `state-${Date.now()}-${Math.random()}.json`);
-  const ctl = execa('node', [FIXTURE, '--registry', registryModule, '--state', state, '--timeout-ms', String(timeoutMs), ...(forge ? ['--forge', String(forge)] : [])], { reject: false, buffer: false });
+  const extra = [...(forge ? ['--forge', String(forge)] : []), ...(will ? ['--will', will.join(',')] : [])];
+  const ctl = execa('node', [FIXTURE, '--registry', registryModule, '--state', state, '--timeout-ms', String(timeoutMs), ...extra], { reject: false, buffer: false });
   children.push(ctl);
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
@@ -173,6 +176,55 @@ describe('the dead-man switch of a dead controller', () => {
     const reaped = await new ProcessRegistry({ stateFile: state }).reapOrphans();
     expect(reaped).toEqual({ killed: [], skipped: [reused], problems: [] });
     expect(alive(reused)).toBe(true);
+  });
+});
+
+describe('the last will', () => {
+  /** A server that answers 503 on /down and 200 on /up, recording every request in order. */
+  async function willServer() {
+    const seen: Array<{ path: string; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += String(d)));
+      req.on('end', () => {
+        seen.push({ path: req.url ?? '', body });
+        res.writeHead(req.url === '/up' ? 200 : 503).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { seen, base, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+  }
+
+  it('a dead controller’s will is made after its groups are killed: alternatives in order until one answers 2xx', async () => {
+    const srv = await willServer();
+    try {
+      const { ctl, pids } = await startController(5000, undefined, [`${srv.base}/down`, `${srv.base}/up`, `${srv.base}/never`]);
+      // The fixture sets its will before it prints its pids, and the pipe keeps order.
+      ctl.kill('SIGKILL');
+      await ctl;
+      await waitUntil(() => !alive(pids.deadMan), 5_000, 'the dead-man to exit after its will');
+      expect(srv.seen).toEqual([
+        { path: '/down', body: '{"ID":"42"}' },
+        { path: '/up', body: '{"ID":"42"}' },
+      ]);
+      expect([pids.a, pids.b, pids.c].filter(alive)).toEqual([]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a controller that stops cleanly leaves no will to make', async () => {
+    const srv = await willServer();
+    try {
+      const { ctl, pids } = await startController(5000, undefined, [`${srv.base}/up`]);
+      ctl.kill('SIGTERM');
+      await ctl;
+      await waitUntil(() => !alive(pids.deadMan), 5_000, 'the dead-man to exit');
+      expect(srv.seen).toEqual([]);
+    } finally {
+      await srv.close();
+    }
   });
 });
 
