@@ -2,6 +2,8 @@
 //   sources   (./sources/)   what is wanted: spec files, ephemeral casts, suspends (state dir)
 //   reconcile (./reconcile/) per device: observe → plan → execute (reconcile.ts is the contract)
 //   status    (./status/)    recomputed from the actors on every read; metrics from status
+//   coordination (./coordination/) which specs are ours: all the selector matches (static), or
+//             those this instance holds on etcd leases (a site of several machines)
 // The HTTP API and the CLI reach it through the ControlPlane interface.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import type { Role } from '../machines/spec-machine.js';
 import { RepeatedWarning } from '../machines/repeated-warning.js';
 import type { DesiredSpec } from './reconcile/plan.js';
 import { WorkQueue } from './reconcile/queue.js';
+import { loopLiveness } from './service/liveness.js';
 import { deviceKey, keyId, reconcile, type ReconcileKey, type ReconcileWorld } from './reconcile/reconcile.js';
 import { SpecActors, type SpecActor } from './reconcile/spec-actors.js';
 import { StreamRegistry } from './reconcile/stream-registry.js';
@@ -28,6 +31,8 @@ import { buildStatus, pageStatusOf, phaseOf, TransitionClock } from './status/st
 import { PlayLogWriter, PlayTracker, playIntervals, readPlayLog, type PlayObservation } from './status/play-log.js';
 import { redactText, redactUrl } from './status/redact.js';
 import { DriftHistory } from './status/drift-history.js';
+import { StaticCoordinator, type Coordinator } from './coordination/coordinator.js';
+import { SiteStatus } from './coordination/site-status.js';
 import type { LogTail } from './status/log-tail.js';
 import { errorsIn, redactSpecYaml, specAsYaml } from './status/spec-source.js';
 import type {
@@ -75,6 +80,11 @@ export interface ControllerOptions {
   logTail?: LogTail;
   /** How devices() asks mDNS; default: the network's mDNS for 2 s. */
   discover?: () => Promise<DiscoveredDevice[]>;
+  /**
+   * Which of the selector's specs this instance runs (default: all of them, StaticCoordinator).
+   * The controller starts it before its first scan and stops it last, after its own pipelines.
+   */
+  coordinator?: Coordinator;
 }
 
 type CastSnapshot = Parameters<typeof buildStatus>[0]['cast$'];
@@ -117,9 +127,16 @@ export class Controller implements ControlPlane {
   private readonly drifts = new DriftHistory();
   private discovery?: { at: number; found: Promise<{ devices: DiscoveredDevice[]; error?: string }> };
   private spans?: { at: number; read: Promise<PlaySpan[]> };
+  readonly coordinator: Coordinator;
+  /** Other instances' specs, for status; absent with the static coordinator (one box). */
+  private readonly site?: SiteStatus;
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log;
+    this.coordinator = opts.coordinator ?? new StaticCoordinator();
+    if (!(this.coordinator instanceof StaticCoordinator)) this.site = new SiteStatus({ coordinator: this.coordinator, log: opts.log.child({ component: 'site-status' }) });
+    // Ownership moved (claimed, lost, fenced): reconcile those specs like any other change.
+    this.coordinator.onChange((names) => this.touched(names));
     this.startedAt = this.now();
     this.state = new StateDir({ dir: opts.stateDir, log: opts.log.child({ component: 'state' }) });
     this.casts = new EphemeralCasts({ state: this.state, log: opts.log, priority: opts.castPriority });
@@ -131,7 +148,10 @@ export class Controller implements ControlPlane {
         selector: opts.selector,
         env: opts.env,
         watch: opts.watch,
-        onChange: (names) => this.touched(names),
+        onChange: (names) => {
+          this.coordinator.setCandidates(this.files!.specs.keys());
+          this.touched(names);
+        },
       });
     }
     this.streams = new StreamRegistry({ components: opts.components, log: opts.log.child({ component: 'streams' }), now: () => this.now().getTime(), onChanged: (holders) => this.changed(holders) });
@@ -178,11 +198,14 @@ export class Controller implements ControlPlane {
     const now = this.now().getTime();
     for (const c of snap.casts) await this.casts.admit(c, now).catch((err) => this.log.warn({ cast: c.name, err: String(err) }, 'stored cast dropped'));
     let watching: Promise<void> | undefined;
+    await this.coordinator.start();
     if (this.files) {
       const t0 = performance.now();
       ({ watching } = await this.files.start());
       this.log.debug({ specs: this.files.specs.size, ms: Math.round(performance.now() - t0) }, 'initial scan');
+      this.coordinator.setCandidates(this.files.specs.keys());
     }
+    this.site?.start();
     this.byDevice = undefined;
     this.enqueueAll();
     await watching;
@@ -213,6 +236,10 @@ export class Controller implements ControlPlane {
     await this.files?.stop();
     await this.actors.stopAll();
     await this.streams.stopAll();
+    // Only now, with our casts stopped, may another instance claim our specs: a STOP of ours
+    // reaching a TV after its LOAD would darken it.
+    this.site?.stop();
+    await this.coordinator.stop().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'coordination did not stop cleanly'));
     await this.state.flush();
   }
 
@@ -231,6 +258,20 @@ export class Controller implements ControlPlane {
     return new Set([...(this.files?.specs.keys() ?? []), ...this.casts.specs.keys()]);
   }
 
+  /**
+   * The spec this instance runs under a name: a file spec only while the coordinator says it is
+   * ours (an ephemeral cast was asked of this instance, so it is ours).
+   */
+  private desiredHere(name: string): SourcedSpec | undefined {
+    const file = this.files?.specs.get(name);
+    if (file) return this.coordinator.owns(name) ? file : undefined;
+    return this.casts.specs.get(name);
+  }
+
+  private desiredHereNames(): string[] {
+    return [...this.desiredNames()].filter((n) => this.desiredHere(n));
+  }
+
   private isSuspended(name: string, g: SourcedSpec): boolean {
     return g.spec.spec.suspend || this.state.isSuspended(name);
   }
@@ -240,8 +281,8 @@ export class Controller implements ControlPlane {
     if (expired.length) this.touched(expired);
     if (!this.byDevice) {
       this.byDevice = new Map();
-      for (const name of this.desiredNames()) {
-        const key = deviceKeyOf(this.desired(name)!.spec.spec.device);
+      for (const name of this.desiredHereNames()) {
+        const key = deviceKeyOf(this.desiredHere(name)!.spec.spec.device);
         const list = this.byDevice.get(key);
         if (list) list.push(name);
         else this.byDevice.set(key, [name]);
@@ -249,7 +290,7 @@ export class Controller implements ControlPlane {
     }
     const desired = new Map<string, DesiredSpec>();
     for (const name of this.byDevice.get(device) ?? []) {
-      const g = this.desired(name);
+      const g = this.desiredHere(name);
       if (!g) continue;
       desired.set(name, { name, spec: g.spec, generation: g.generation, suspended: this.isSuspended(name, g), ephemeral: g.ephemeral });
     }
@@ -259,7 +300,7 @@ export class Controller implements ControlPlane {
   /** This device's desired specs, and the specs that ran on it and are desired nowhere now. */
   private observedNames(device: string, desired: ReadonlyMap<string, DesiredSpec>): string[] {
     const names = [...desired.keys()];
-    for (const name of this.actors.onDevice(device)) if (!desired.has(name) && !this.desired(name)) names.push(name);
+    for (const name of this.actors.onDevice(device)) if (!desired.has(name) && !this.desiredHere(name)) names.push(name);
     return names;
   }
 
@@ -282,6 +323,7 @@ export class Controller implements ControlPlane {
         const drift = this.streamOf(n).cast$?.context.lastDrift;
         if (drift) this.drifts.observe(n, { ...drift, message: drift.message === undefined ? undefined : redactText(drift.message) });
       }
+      if (this.site) this.site.publish(all.filter((n) => this.coordinator.owns(n)).map((n) => this.get(n)!));
       for (const l of [...this.listeners]) {
         try {
           l(all);
@@ -369,7 +411,7 @@ export class Controller implements ControlPlane {
 
   /** What a spec's actors hold now, as proof of play needs it; undefined when the spec is gone. */
   private observePlay(name: string, fetches: Map<string, StreamFetchStats[]>): (PlayObservation & { mayPlay: boolean }) | undefined {
-    const g = this.desired(name);
+    const g = this.desiredHere(name);
     const running = this.actors.running.get(name) ?? g?.spec;
     if (!running) return undefined;
     const device = describeDevice(running.spec.device);
@@ -416,6 +458,29 @@ export class Controller implements ControlPlane {
   get(name: string): SpecStatus | undefined {
     const g = this.desired(name);
     if (!g) return undefined;
+    if (!this.site) return this.localStatus(name, g);
+    // A site of several instances: ours as we see it, another's as its owner last published it.
+    const ours = this.desiredHere(name) !== undefined;
+    const { owner, status } = ours ? { owner: this.coordinator.instanceId, status: undefined } : this.site.of(name);
+    const s = status && owner !== this.coordinator.instanceId ? status : this.localStatus(name, g);
+    return this.withCoordination({ ...s, ...(owner ? { owner } : {}) }, ours);
+  }
+
+  /** The Coordination condition: True while this instance holds the spec, else why not. */
+  private withCoordination(s: SpecStatus, ours: boolean): SpecStatus {
+    const health = this.coordinator.health();
+    const at = this.now().toISOString();
+    const c = ours
+      ? { type: 'Coordination', status: 'True' as const, reason: 'Owned', message: `owned by ${this.coordinator.instanceId}`, lastTransitionTime: at }
+      : health.fenced
+        ? { type: 'Coordination', status: 'False' as const, reason: 'Fenced', message: `this instance runs nothing it cannot prove it owns: ${health.reason ?? 'fenced'}`, lastTransitionTime: at }
+        : s.owner
+          ? { type: 'Coordination', status: 'False' as const, reason: 'OwnedElsewhere', message: `owned by ${s.owner}`, lastTransitionTime: at }
+          : { type: 'Coordination', status: 'False' as const, reason: 'Unowned', message: 'no instance of the site holds it now', lastTransitionTime: at };
+    return { ...s, conditions: [...s.conditions.filter((x) => x.type !== 'Coordination'), c] };
+  }
+
+  private localStatus(name: string, g: SourcedSpec): SpecStatus {
     const { spec$, cast$, lease, entry } = this.streamOf(name);
     return buildStatus(
       {
@@ -476,6 +541,8 @@ export class Controller implements ControlPlane {
     const g = this.desired(name);
     if (!g) return { ok: false, reason: 'unknown', message: `no spec named "${name}"` };
     if (!g.spec.spec.pages) return { ok: false, reason: 'no-pages', message: `${name} shows one URL, not pages: nothing to jump to` };
+    const elsewhere = this.elsewhere(name);
+    if (elsewhere) return { ok: false, reason: 'not-playing', message: `${elsewhere}: no page to jump to here` };
     const { spec$, cast$, lease, entry } = this.streamOf(name);
     const rotation = entry && lease ? this.streams.rotation(lease.streamId) : undefined;
     if (!lease || !entry || !rotation) {
@@ -531,10 +598,19 @@ export class Controller implements ControlPlane {
   /** The spec's running stream, or why there is none (an ActionOutcome refusal). */
   private runningStream(name: string, what: string): { streamId: string; spec: SpecActor } | ActionOutcome {
     if (!this.desired(name)) return { ok: false, reason: 'unknown', message: `no spec named "${name}"` };
+    const elsewhere = this.elsewhere(name);
+    if (elsewhere) return { ok: false, reason: 'not-playing', message: `${elsewhere}: nothing to ${what} here` };
     const { spec$, cast$, lease } = this.streamOf(name);
     const actor = this.actors.get(name);
     if (!lease || !actor) return { ok: false, reason: 'not-playing', message: `${name} is not playing (phase ${phaseOf(spec$, cast$)}): nothing to ${what}` };
     return { streamId: lease.streamId, spec: actor };
+  }
+
+  /** Why a spec of this site runs on another instance (or none), for a refused action; undefined when it is ours. */
+  private elsewhere(name: string): string | undefined {
+    if (!this.site || this.desiredHere(name)) return undefined;
+    const owner = this.site.of(name).owner;
+    return owner ? `${name} is owned by instance ${owner}` : `${name} is owned by no instance of the site now`;
   }
 
   async recast(name: string): Promise<ActionOutcome> {
@@ -671,8 +747,11 @@ export class Controller implements ControlPlane {
 
   health(): HealthReport {
     const all = this.list();
+    // The queue's own clock (Date.now): how long its oldest key has waited for a pass.
+    const loop = loopLiveness({ now: Date.now(), oldestPendingSince: this.queue.oldestPendingSince() });
     return {
-      ok: !this.stopped,
+      ok: !this.stopped && loop.ok,
+      ...(loop.ok ? {} : { reason: loop.reason }),
       specs: all.length,
       playing: all.filter((s) => s.phase === 'Playing').length,
       failed: all.filter((s) => s.phase === 'Failed').length,

@@ -8,6 +8,7 @@ import { createCastDriver } from '../machines/cast/driver.js';
 import type { CastTimings } from '../machines/cast/connection.js';
 import { createDiscovery, type DiscoveryOptions } from '../machines/cast/discovery.js';
 import { ProcessRegistry } from '../machines/processes/registry.js';
+import { DeadManSwitch } from '../machines/processes/dead-man.js';
 import { StreamServer } from './http/stream-server.js';
 import type { Logger } from '../machines/log.js';
 
@@ -19,12 +20,20 @@ export interface RuntimeOptions {
   ffmpegPath?: string;
   discovery?: DiscoveryOptions;
   castTimings?: Partial<CastTimings>;
+  /**
+   * A dead-man switch for the pipelines (ms): a child process that kills every registered process
+   * group when the controller's heartbeat is silent this long (paused, frozen) or the controller
+   * dies. On with a lease coordinator (⅔ of its TTL), so nothing casts for an instance that lost
+   * its lease; off on a single box, whose next start reaps what a crash left.
+   */
+  deadManMs?: number;
 }
 
 export interface Runtime {
   components: Components;
   registry: ProcessRegistry;
   streamServer: StreamServer;
+  deadMan?: DeadManSwitch;
   /** Stops every child process and the stream server. */
   close(): Promise<void>;
 }
@@ -45,8 +54,16 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   rmSync(streamRoot, { recursive: true, force: true });
   mkdirSync(streamRoot, { recursive: true, mode: 0o700 });
   mkdirSync(join(opts.stateDir, 'profiles'), { recursive: true, mode: 0o700 });
+  let deadMan: DeadManSwitch | undefined;
+  if (opts.deadManMs !== undefined) {
+    deadMan = new DeadManSwitch({ registry, timeoutMs: opts.deadManMs, log: log.child({ component: 'dead-man' }) });
+    await deadMan.start();
+  }
   const streamServer = new StreamServer({ ...opts.stream, log });
-  await streamServer.start();
+  await streamServer.start().catch(async (err: unknown) => {
+    await deadMan?.stop();
+    throw err;
+  });
 
   const cast = createCastDriver({
     discovery: createDiscovery({ ...opts.discovery, log: log.child({ component: 'discovery' }) }),
@@ -75,8 +92,10 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     components,
     registry,
     streamServer,
+    ...(deadMan ? { deadMan } : {}),
     async close() {
       await registry.stopAll();
+      await deadMan?.stop();
       await streamServer.stop();
     },
   };

@@ -34,6 +34,47 @@ export function chooseLogFormat(o: { format?: LogFormat; destination?: unknown; 
   return parseLogFormat((o.env ?? process.env).PAGECAST_LOG_FORMAT, 'PAGECAST_LOG_FORMAT') ?? ((o.stderrIsTTY ?? process.stderr.isTTY) ? 'pretty' : 'json');
 }
 
+/**
+ * Fields whose values never reach a log line, at any depth: a URL may carry a token in its query,
+ * and a login's secret (a token, a password) is what the page signs in with.
+ */
+const SECRET_FIELDS = new Set(['url', 'headers', 'token', 'storageState', 'authorization', 'login', 'secret', 'password']);
+const CENSOR = '[redacted]';
+
+/**
+ * The log entry with every secret field's value censored, however deep (pino's `redact` paths
+ * below are its fast path, but a path names a depth, and a whole spec logged inside a field sits
+ * deeper). Copies only what changes; errors, dates and buffers go to pino's serializers as they are.
+ */
+export function scrubSecrets(entry: Record<string, unknown>): Record<string, unknown> {
+  return scrub(entry, []) as Record<string, unknown>;
+}
+
+function scrub(value: unknown, ancestors: object[]): unknown {
+  if (value === null || typeof value !== 'object' || ancestors.includes(value) || ancestors.length > 12) return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return value;
+  ancestors.push(value);
+  let out: unknown;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((v: unknown, i) => {
+      const s = scrub(v, ancestors);
+      if (s !== v) (copy ??= value.slice())[i] = s;
+    });
+    out = copy;
+  } else {
+    let copy: Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(value)) {
+      const s = SECRET_FIELDS.has(k) && v !== undefined ? CENSOR : scrub(v, ancestors);
+      if (s !== v) (copy ??= { ...(value as Record<string, unknown>) })[k] = s;
+    }
+    out = copy;
+  }
+  ancestors.pop();
+  return out ?? value;
+}
+
 // Children are made with Object.create(parent), so a property of the root is seen by every child.
 const ROOT = Symbol('pagecast.log.root');
 type Rooted = Logger & { [ROOT]?: Logger };
@@ -48,13 +89,15 @@ export function createLogger(opts: LogOptions = {}): Logger {
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       // Secrets never reach a log line, whatever a caller passes.
+      formatters: { log: scrubSecrets },
       redact: {
         paths: [
-          ...['url', 'headers', 'token', 'storageState', 'authorization'].flatMap((k) => [k, `*.${k}`]),
-          // A rotation's pages: each has its own URL and may have its own headers and storage state.
-          ...['url', 'browser.headers', 'browser.storageState'].flatMap((k) => [`pages[*].${k}`, `*.pages[*].${k}`]),
-          'browser.headers',
-          '*.browser.headers',
+          // A login (its secret once resolved: a token, a password) goes whole, like a header.
+          ...['url', 'headers', 'token', 'storageState', 'authorization', 'login', 'secret', 'password'].flatMap((k) => [k, `*.${k}`]),
+          // A rotation's pages: each has its own URL and may have its own headers, storage state and login.
+          ...['url', 'browser.headers', 'browser.storageState', 'browser.login'].flatMap((k) => [`pages[*].${k}`, `*.pages[*].${k}`]),
+          // A spec's or a stream input's browser options, logged on their own or inside the spec.
+          ...['headers', 'storageState', 'login'].flatMap((k) => [`browser.${k}`, `*.browser.${k}`]),
         ],
         censor: '[redacted]',
       },

@@ -21,8 +21,10 @@ $SUDO apt-get install -y -q --no-install-recommends \
   xvfb xauth chromium ffmpeg openssl procps ca-certificates \
   fonts-dejavu-core fonts-liberation fonts-noto-core python3-minimal
 # For the tests only, so not in the runtime list above: the MQTT tests start their own mosquitto on
-# a free loopback port (pagecast itself talks to whatever broker --mqtt names).
-$SUDO apt-get install -y -q --no-install-recommends mosquitto
+# a free loopback port (pagecast itself talks to whatever broker --mqtt names); the coordination
+# tests start their own 3-member etcd cluster (etcd-server; pagecast itself talks to the site's
+# etcd that --etcd-endpoints names, and the package's own service is not used).
+$SUDO apt-get install -y -q --no-install-recommends mosquitto etcd-server
 
 # playwright-core ships no browser and downloads none; the flag guards against a full playwright.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1

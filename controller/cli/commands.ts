@@ -50,6 +50,16 @@ export const COMMANDS = {
       chromium: { type: 'string', value: 'PATH', help: 'Chromium executable (default: /usr/bin/chromium, or chromium on PATH)' },
       mqtt: { type: 'string', value: 'URL', help: 'publish every spec to Home Assistant through this MQTT broker (discovery, state, commands), e.g. mqtt://127.0.0.1:1883' },
       'mqtt-credentials': { type: 'string', value: 'FILE', help: 'the broker login: a file with "username: NAME" and "password: SECRET" lines, readable by its owner only' },
+      coordinator: { type: 'string', value: 'KIND', help: 'static (default: every spec the selector matches runs here) or etcd (the instances of a site share its specs on etcd leases and take over each other\'s screens)' },
+      'etcd-endpoints': { type: 'string', value: 'URL[,URL]', help: "with --coordinator etcd: the site's etcd members, e.g. http://10.0.0.2:2379,http://10.0.0.3:2379,http://10.0.0.4:2379" },
+      site: { type: 'string', value: 'NAME', help: 'with --coordinator etcd: the site whose specs this instance shares' },
+      capacity: { type: 'string', value: 'N', help: 'with --coordinator etcd: the most specs this instance runs (default: from its cores)' },
+      'instance-id': { type: 'string', value: 'ID', help: 'with --coordinator etcd: this instance in the site (default: the host name)' },
+      'lease-ttl': { type: 'string', value: 'SECONDS', help: 'with --coordinator etcd: the lease TTL; a dead instance\'s screens move after about this long (default 6)' },
+      'trust-ingress': {
+        type: 'boolean',
+        help: "for the Home Assistant add-on: the console trusts requests from Home Assistant's ingress proxy (172.30.32.2, with X-Ingress-Path) as a signed-in user",
+      },
       'log-level': { type: 'string', value: 'LEVEL', help: 'trace, debug, info, warn or error (default: $PAGECAST_LOG, else info)' },
       'log-format': {
         type: 'string',

@@ -17,6 +17,10 @@ import { escapeControl } from '../../specs/escape.js';
 import { parseCommand, usageError } from './commands.js';
 import { parseMqttUrl, readMqttCredentials } from '../integrations/mqtt/config.js';
 import type { MqttBridge } from '../integrations/mqtt/bridge.js';
+import { parseCoordinationFlags, type CoordinationChoice } from '../coordination/flags.js';
+import { createCoordinator } from '../coordination/create.js';
+import { DEFAULT_TTL_SECONDS } from '../coordination/etcd-coordinator.js';
+import { deadManTimeoutForLease } from '../../machines/processes/dead-man-rules.js';
 
 export interface RunOptions {
   specsDir?: string;
@@ -30,6 +34,10 @@ export interface RunOptions {
   chromiumPath?: string;
   /** Home Assistant through MQTT: the broker, and the file with its login. */
   mqtt?: { url: string; credentialsFile?: string };
+  /** The console trusts Home Assistant's ingress proxy (the add-on only; see http/ingress.ts). */
+  trustIngress?: boolean;
+  /** Which specs are ours (default static: all the selector matches). */
+  coordination?: CoordinationChoice;
   log: Logger;
 }
 
@@ -81,12 +89,19 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
       log: o.log,
       stream: { host: o.streamHost, port: o.streamPort, advertiseHost: o.advertiseHost },
       chromiumPath: o.chromiumPath,
+      // With leases, the pipelines stop when the controller freezes, before its lease can pass on.
+      ...(o.coordination?.kind === 'etcd' ? { deadManMs: deadManTimeoutForLease(1000 * (o.coordination.ttlSeconds ?? DEFAULT_TTL_SECONDS)) } : {}),
     });
     opened.push(() => runtime.close());
     // The console's recent log lines of each spec: a tee on the logger's destination.
     const logTail = new LogTail();
     logTail.attach(o.log);
+    const coordinator = createCoordinator(o.coordination ?? { kind: 'static' }, o.log);
+    // Should this process die, its dead-man switch revokes its lease: its screens move at once.
+    const unwill = runtime.deadMan && coordinator.onLastWill?.((will) => runtime.deadMan!.setWill(will));
+    if (unwill) opened.push(async () => unwill());
     const controller = new Controller({
+      coordinator,
       logTail,
       specsDir: o.specsDir,
       stateDir: o.stateDir,
@@ -99,7 +114,7 @@ export async function startPagecast(o: RunOptions): Promise<Running> {
     opened.push(() => controller.stop());
     const token = await loadOrCreateToken(defaultTokenPath(o.stateDir));
     // startApiServer names its component itself.
-    const api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log });
+    const api = await startApiServer({ control: controller, host: o.apiHost, port: o.apiPort, token, log: o.log, ...(o.trustIngress ? { trustIngress: {} } : {}) });
     opened.push(() => api.close());
     await controller.start();
     // Started once the first reconcile is done, so nothing ever waits for the broker; stopped
@@ -137,6 +152,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const api = asUsage(() => parseHostPort(values.api ?? `127.0.0.1:${DEFAULT_API_PORT}`, '--api'));
   const stream = asUsage(() => parseHostPort(values.stream ?? '0.0.0.0:8181', '--stream'));
   const selector = asUsage(() => parseSelector(values.selector));
+  const coordination = asUsage(() => parseCoordinationFlags(values));
   const format = asUsage(() => parseLogFormat(values['log-format'], '--log-format') ?? parseLogFormat(process.env.PAGECAST_LOG_FORMAT, 'PAGECAST_LOG_FORMAT'));
   const mqttUrl = values.mqtt === undefined ? undefined : asUsage(() => parseMqttUrl(values.mqtt!));
   if (values['mqtt-credentials'] !== undefined && mqttUrl === undefined) throw usageError('--mqtt-credentials needs --mqtt');
@@ -177,6 +193,8 @@ export async function runCommand(args: string[]): Promise<number> {
       advertiseHost: values['advertise-host'],
       selector,
       chromiumPath: values.chromium,
+      trustIngress: values['trust-ingress'] === true,
+      coordination,
       ...(mqttUrl ? { mqtt: { url: mqttUrl, ...(values['mqtt-credentials'] ? { credentialsFile: resolve(values['mqtt-credentials']) } : {}) } } : {}),
       log,
     });

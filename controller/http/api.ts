@@ -11,6 +11,7 @@ import { issuesToProblems } from '../../specs/diagnostics.js';
 import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
+import { isIngressRequest, ingressUser, type IngressTrust } from './ingress.js';
 import { parseJson } from './json-body.js';
 import { HttpError, NAME_RE, hostOf, isLoopbackHost, readBody, type ErrorBody } from './request.js';
 import { ConsoleHandler, isConsolePath, mayView, sessionOf, type Caller } from './console/console.js';
@@ -41,6 +42,8 @@ export interface ApiServerOptions {
   log: Logger;
   /** FFmpeg for the console's thumbnails; 'ffmpeg' on the PATH by default. */
   ffmpegPath?: string;
+  /** Home Assistant's ingress proxy may speak for the users it signed in (see ingress.ts); off by default. */
+  trustIngress?: IngressTrust;
 }
 
 export interface ApiServer {
@@ -154,7 +157,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (!loopbackBind && !opts.token) log.warn({ host }, 'control API served beyond loopback WITHOUT a token');
 
   const consoleHandler = new ConsoleHandler({ control: opts.control, token: opts.token, log: log.child({ component: 'console' }), ffmpegPath: opts.ffmpegPath });
-  const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log, consoleHandler);
+  const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log, consoleHandler, opts.trustIngress);
   const server: Server = createServer((req, res) => {
     handler.handle(req, res).catch((err: unknown) => {
       // handle() answers every error itself; this is the last line before an unhandled rejection.
@@ -231,6 +234,7 @@ class ApiHandler {
     private readonly loopbackBind: boolean,
     private readonly log: Logger,
     private readonly console: ConsoleHandler,
+    private readonly trustIngress?: IngressTrust,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -364,8 +368,10 @@ class ApiHandler {
   /** Who asks: local (a loopback client of a loopback API), the console session, a valid bearer token. */
   private caller(req: IncomingMessage, remote: string): Caller {
     const presented = req.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-    const session = sessionOf(req, this.console.sessions);
+    const ingress = isIngressRequest(this.trustIngress, remote, req.headers);
+    const session = sessionOf(req, this.console.sessions, ingress);
     return {
+      ...(ingress ? { ingress: { user: ingressUser(req.headers) } } : {}),
       local: this.loopbackBind && isLoopbackHost(remote),
       ...(session ? { session } : {}),
       bearer: presented !== undefined && this.token !== undefined && tokensEqual(presented, this.token),

@@ -31,6 +31,8 @@ export class WorkQueue<K> {
   private readonly dirty = new Set<string>(); // added again while processing
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: LongTimer }>();
+  /** When each queued or running key was queued: how long the loop has owed it a pass. */
+  private readonly pendingSince = new Map<string, number>();
   private readonly idleWaiters: Array<() => void> = [];
   private active = 0;
   private stopped = false;
@@ -64,6 +66,7 @@ export class WorkQueue<K> {
     }
     if (this.queued.has(id)) return;
     this.queued.add(id);
+    this.pendingSince.set(id, this.now());
     this.queue.push(id);
     this.pump();
   }
@@ -93,6 +96,13 @@ export class WorkQueue<K> {
     return this.queue.length;
   }
 
+  /** When the key that has waited longest for its pass (queued or running) was queued; undefined when none waits. */
+  oldestPendingSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const t of this.pendingSince.values()) if (oldest === undefined || t < oldest) oldest = t;
+    return oldest;
+  }
+
   /** Resolves when nothing is queued or running (pending timers do not count). */
   idle(): Promise<void> {
     if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
@@ -105,6 +115,7 @@ export class WorkQueue<K> {
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
+    this.pendingSince.clear();
   }
 
   private pump(): void {
@@ -135,6 +146,7 @@ export class WorkQueue<K> {
       this.addAfter(key, delay);
     } finally {
       this.processing.delete(id);
+      if (!this.queued.has(id)) this.pendingSince.delete(id);
       this.active--;
       if (this.dirty.delete(id)) this.add(key);
       else if (!this.queued.has(id) && !this.timers.has(id)) this.keys.delete(id);

@@ -14,10 +14,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../machines/log.js';
 
-/** What the notifier reads of the controller: readiness and liveness, as /readyz and /healthz do. */
+/**
+ * What the notifier reads of the controller: readiness and liveness, as /readyz and /healthz do
+ * (not ok once stopped, or while its reconcile loop is stuck: ./liveness.ts).
+ */
 export interface ServiceState {
   ready(): boolean;
-  health(): { ok: boolean; specs: number; playing: number; failed: number };
+  health(): { ok: boolean; reason?: string; specs: number; playing: number; failed: number };
 }
 
 export interface SdNotifyOptions {
@@ -148,7 +151,11 @@ export class SdNotify {
     if (this.stopping) return;
     const h = this.state?.health();
     if (h && !h.ok) {
-      if (!this.unhealthy) this.opts.log.warn(h, 'systemd notify: the controller is not healthy; the watchdog is not kept');
+      if (!this.unhealthy) {
+        this.opts.log.warn(h, 'systemd notify: the controller is not healthy; the watchdog is not kept');
+        // No WATCHDOG=1, but `systemctl status` says why until systemd restarts us.
+        this.send([`STATUS=${(this.lastStatus = `not healthy: ${h.reason ?? 'stopped'}`)}`]);
+      }
       this.unhealthy = true;
       return;
     }

@@ -33,6 +33,8 @@ export const CONDITION_TYPES = [
   'EncoderDegraded',
   /** A spec with pages: False while a page failed to load (the others keep rotating). */
   'PagesReady',
+  /** Several instances on etcd: True while this instance holds the spec; Fenced, OwnedElsewhere, Unowned. */
+  'Coordination',
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -121,6 +123,8 @@ export interface SpecStatus {
   /** The spec file's current error, while the last good version keeps running. */
   error?: string;
   generation: string; // hash of the spec version in use
+  /** Several instances on etcd: the instance that owns the spec (absent on a single box). */
+  owner?: string;
 }
 
 /** An ephemeral cast lasts at most a year; one meant to stay has no duration. */
@@ -265,6 +269,8 @@ export interface PlaySpan {
 
 export interface HealthReport {
   ok: boolean;
+  /** Why not ok, when the controller runs but its reconcile loop is stuck. */
+  reason?: string;
   specs: number;
   playing: number;
   failed: number;

@@ -27,6 +27,7 @@ import { firstPage, loadOrder, nextLookAt, nextStep, turnBase as turnBaseAfter, 
 import { hassTokens, originHeaders, originOf } from './page-login.js';
 import { loginSecret } from '../../specs/resolve.js';
 import { X11Connection } from './x11.js';
+import { chromiumHostArgs, readChromiumHost } from './chromium-host.js';
 
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'];
 
@@ -370,7 +371,8 @@ export class ChromiumBrowserDriver implements BrowserDriver {
           headless: false,
           // The owner token marks Chromium's helpers as ours for the reaper.
           env: { ...process.env, DISPLAY: o.display, TMPDIR: inst.chromiumTmp, ...this.opts.registry.childEnv() },
-          args: chromiumArgs(size.width, size.height, process.getuid?.() === 0, first.x, first.y),
+          // Plus what a container needs: a small /dev/shm, no sandbox when asked (chromium-host.ts).
+          args: [...chromiumArgs(size.width, size.height, process.getuid?.() === 0, first.x, first.y), ...chromiumHostArgs(readChromiumHost())],
           ignoreDefaultArgs: ['--enable-automation'],
           // No viewport emulation: Playwright would resize the window to fit it and so leave kiosk
           // fullscreen (there is no window manager). Kiosk on a W×H screen makes the page W×H at DPR 1.

@@ -1,7 +1,7 @@
 // Reading the deployment files as their tools would: the Debian packages a Containerfile or shell
 // script installs, a Containerfile's instructions, a systemd unit's settings, and what `pagecast
 // run` accepts. No container engine, kubelet or systemd runs here: these checks keep the files true.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS } from '../../controller/cli/commands.js';
 
@@ -97,6 +97,21 @@ export function sourceOf(distPath: string): string {
   const m = /(?:^|\/)dist\/(.+)\.js$/.exec(distPath);
   if (!m) throw new Error(`not a path under dist/: ${distPath}`);
   return `${m[1]}.ts`;
+}
+
+/**
+ * The repository's files under `dir` as a clone hands them over: without installed dependencies,
+ * build output or dot-folders (.git, .ci).
+ */
+export function repoFiles(dir = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    if (e.name.startsWith('.') || e.name === 'node_modules' || e.name === 'dist') continue;
+    const path = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...repoFiles(path));
+    else if (e.isFile()) out.push(path);
+  }
+  return out;
 }
 
 export function exists(path: string): boolean {

@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_API_PORT, matchRoute } from '../../controller/http/api.js';
-import { ROOT, VA_API_DRIVERS, aptInstalls, execForm, exists, installShPackages, instructions, read, runFlags, sourceOf } from './deploy-files.js';
+import { ROOT, VA_API_DRIVERS, aptInstalls, execForm, exists, installShPackages, instructions, read, repoFiles, runFlags, sourceOf } from './deploy-files.js';
 
-const DIR = 'deploy/home-assistant';
-const ADDON = `${DIR}/pagecast`;
+const ADDON = 'deploy/home-assistant/pagecast';
 type Obj = Record<string, any>;
 const config = parse(read(`${ADDON}/config.yaml`)) as Obj;
 const runSh = read(`${ADDON}/run.sh`);
@@ -148,9 +147,9 @@ describe('the Home Assistant add-on manifest', () => {
     expect(statSync(join(ROOT, ADDON, 'run.sh')).mode & 0o111).not.toBe(0);
     const read = [...runSh.matchAll(/bashio::config(?:\.\w+)? '([a-z_]+)'/g)].map((m) => m[1]!);
     expect(new Set(read)).toEqual(new Set(Object.keys(config.schema)));
-    const flags = [...runSh.matchAll(/(--[a-z-]+) /g)].map((m) => m[1]!).filter((f) => !['--arg', '--global'].includes(f));
+    const flags = [...runSh.matchAll(/(--[a-z-]+)\s/g)].map((m) => m[1]!).filter((f) => !['--arg', '--global'].includes(f));
     const accepted = runFlags(flags.flatMap((f) => [f, 'x']));
-    expect([...accepted.keys()]).toEqual(expect.arrayContaining(['state-dir', 'api', 'stream', 'log-level', 'mqtt', 'mqtt-credentials']));
+    expect([...accepted.keys()]).toEqual(expect.arrayContaining(['state-dir', 'api', 'stream', 'log-level', 'mqtt', 'mqtt-credentials', 'trust-ingress']));
     // The CLI it starts is what the Dockerfile copied to /opt/pagecast, built from this source.
     const cli = /exec \/usr\/local\/bin\/node (\/opt\/pagecast\/(\S+))/.exec(runSh)!;
     expect(exists(sourceOf(cli[2]!))).toBe(true);
@@ -158,9 +157,19 @@ describe('the Home Assistant add-on manifest', () => {
     expect(runSh).toContain('--api "${api_host:-127.0.0.1}:$(bashio::addon.ingress_port)"');
   });
 
-  it('is in a repository with a manifest', () => {
-    const repo = parse(read(`${DIR}/repository.yaml`)) as Obj;
-    expect(repo.name).toBeTruthy();
-    expect(exists(`${DIR}/pagecast/config.yaml`)).toBe(true);
+  it('is found by the Supervisor in a repository added by URL: repository.yaml at the root, one add-on folder below', () => {
+    // The Supervisor (store/data.py) reads repository.{yaml,yml,json} at the root of the clone
+    // ({name, url?, maintainer?}; nothing else is kept) and takes every config.{yaml,yml,json} below
+    // it, outside dot-folders and rootfs/, as an add-on, whose folder is its build context.
+    const repo = parse(read('repository.yaml')) as Obj;
+    expect(typeof repo.name).toBe('string');
+    for (const key of Object.keys(repo)) expect(['name', 'url', 'maintainer']).toContain(key);
+    if ('url' in repo) expect(new URL(repo.url).protocol).toMatch(/^https?:$/);
+    const files = repoFiles();
+    expect(files.filter((f) => /(^|\/)repository\.(ya?ml|json)$/.test(f))).toEqual(['repository.yaml']);
+    const addons = files.filter((f) => /(^|\/)config\.(ya?ml|json)$/.test(f) && !f.split('/').includes('rootfs'));
+    expect(addons).toEqual([`${ADDON}/config.yaml`]);
+    // The build: the Supervisor builds only with a Dockerfile in that folder, from build.yaml's base.
+    for (const f of ['Dockerfile', 'build.yaml', 'run.sh', 'DOCS.md']) expect(exists(`${ADDON}/${f}`), f).toBe(true);
   });
 });

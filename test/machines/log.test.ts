@@ -1,7 +1,13 @@
 // Secrets never reach a log line: URLs, headers, tokens and storage states, a rotation's pages included.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { chooseLogFormat, componentLogger, createLogger, parseLogFormat } from '../../machines/log.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chooseLogFormat, componentLogger, createLogger, parseLogFormat, scrubSecrets } from '../../machines/log.js';
+import { streamInputOf } from '../../specs/identity.js';
+import { loadSpecText } from '../../specs/load.js';
+import { loginSecret, resolveSpec } from '../../specs/resolve.js';
 import { duplicateKeys } from './duplicate-keys.js';
 
 function capture() {
@@ -21,6 +27,73 @@ describe('log redaction', () => {
     for (let i = 1; i <= 9; i++) expect(out).not.toContain(`S${i}`);
     expect(out.match(/\[redacted\]/g)!.length).toBeGreaterThanOrEqual(9);
     expect(out).toContain('"msg":"three"');
+  });
+});
+
+describe('log redaction of dashboard logins', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-log-login-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'hall.yaml');
+  // Each secret once: the Grafana token of the spec, a Home Assistant token and a basic login per page.
+  const env = { GRAFANA: 'glsa_SECRET1', HA: 'llat-SECRET2', USER: 'SECRET3user', PASS: 'SECRET4pass' };
+  const text = `apiVersion: pagecast/v1
+kind: CastSpec
+metadata: { name: hall }
+spec:
+  device: Hall TV
+  quality: 720p
+  browser:
+    headers: { x-api-key: SECRET5 }
+    login: { grafana: { tokenFrom: { env: GRAFANA } } }
+  pages:
+    - url: https://ha.example/lovelace/0?auth=SECRET6
+      browser: { login: { homeAssistant: { tokenFrom: { env: HA } } } }
+    - url: https://grafana.example/d/1
+      browser: { login: { basic: { usernameFrom: { env: USER }, passwordFrom: { env: PASS } } } }
+`;
+
+  it('logs no secret of a resolved spec or its stream input, in whatever shape and depth it is logged', async () => {
+    const loaded = loadSpecText(text, file);
+    expect(loaded.diagnostics).toEqual([]);
+    const r = await resolveSpec(loaded.specs[0]!.spec, file, env);
+    if (r.error) throw new Error(r.error.message);
+    const spec = r.spec;
+    const input = streamInputOf(spec);
+    // The secrets are really there to leak (else this test proves nothing).
+    expect(JSON.stringify({ spec, input })).toContain('SECRET4pass');
+    const { log, text: out } = capture();
+    log.info(spec, 'the document as the entry');
+    log.info({ spec }, 'inside a field');
+    log.info({ spec: spec.spec }, 'its body');
+    log.info({ input }, 'a stream input');
+    log.info({ stream: { id: 's1', input } }, 'a stream input two levels down');
+    log.info({ page: input.pages![1] }, 'one page');
+    log.info({ browser: input.pages![0]!.browser }, 'one page’s browser options');
+    log.child({ spec: 'hall' }).warn({ changes: [{ before: spec, after: spec }] }, 'in a list, twice');
+    const all = out();
+    for (let i = 1; i <= 6; i++) expect(all, `SECRET${i}`).not.toContain(`SECRET${i}`);
+    expect(all).not.toMatch(/glsa_|llat-/);
+    // What is not secret is still there to read.
+    const lines = all.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(lines).toHaveLength(8);
+    expect(lines[1]!.spec.spec.quality).toMatchObject({ width: 1280, height: 720 });
+    expect(lines[1]!.spec.spec.browser.login).toBe('[redacted]');
+    expect(lines[3]!.input.pages[1]).toMatchObject({ url: '[redacted]', browser: { login: '[redacted]', headers: '[redacted]' } });
+    // The caller's objects are not changed by the redaction.
+    expect(loginSecret(spec.spec.browser.login)).toEqual({ kind: 'grafana', token: 'glsa_SECRET1' });
+  });
+
+  it('scrubSecrets copies only what it censors and survives a cycle', () => {
+    const shared = { quality: '720p' };
+    const entry: Record<string, unknown> = { a: shared, b: { login: { secret: 'x' } } };
+    entry.self = entry;
+    const out = scrubSecrets(entry);
+    expect(out).not.toBe(entry);
+    expect(out.a).toBe(shared);
+    expect(out.b).toEqual({ login: '[redacted]' });
+    expect((entry.b as { login: unknown }).login).toEqual({ secret: 'x' });
+    const clean = { a: 1, b: [{ c: 2 }] };
+    expect(scrubSecrets(clean)).toBe(clean);
   });
 });
 

@@ -2,6 +2,8 @@
 // feed sends), its sign-in, and its actions, each through the same control plane as the API.
 //   viewing   open to a loopback client of a loopback API; otherwise the session (or the token)
 //   actions   the session, the form's CSRF token, and no foreign Origin
+//   ingress   with --trust-ingress, Home Assistant's proxy speaks for a user it signed in: viewing,
+//             and a session of its own (bound to ingress) for the actions; see ../ingress.ts
 //   preview   the stream's files through the API, with the session only (the LAN URL is never shown)
 import { constants as fsc } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import type { Logger } from '../../../machines/log.js';
 import { redactText } from '../../status/redact.js';
 import { EphemeralCastRequestSchema, type ActionOutcome, type ControlPlane, type SpecStatus } from '../../status/types.js';
 import { tokensEqual } from '../auth.js';
+import { ingressPath } from '../ingress.js';
 import { HttpError, NAME_RE, readBody } from '../request.js';
 import { streamFileType } from '../stream-server.js';
 import { Assets } from './assets.js';
@@ -45,6 +48,8 @@ export interface Caller {
   /** A valid bearer token was presented. */
   bearer: boolean;
   remote: string;
+  /** Home Assistant's ingress proxy, trusted (--trust-ingress), speaks for a user it signed in. */
+  ingress?: { user?: string };
 }
 
 export interface ConsoleOptions {
@@ -82,13 +87,14 @@ export function isConsolePath(pathname: string): boolean {
 
 /** Whether `caller` may read status (pages, feeds, thumbnails, the JSON API's reads). */
 export function mayView(caller: Caller, tokenSet: boolean): boolean {
-  return !tokenSet || caller.local || caller.session !== undefined || caller.bearer;
+  return !tokenSet || caller.local || caller.session !== undefined || caller.bearer || caller.ingress !== undefined;
 }
 
-/** The session a Cookie header names, if it is live. */
-export function sessionOf(req: IncomingMessage, sessions: SessionStore): Caller['session'] {
+/** The session a Cookie header names, if it is live; one made for ingress only on an ingress request. */
+export function sessionOf(req: IncomingMessage, sessions: SessionStore, ingress = false): Caller['session'] {
   const id = cookieValue(req.headers.cookie, SESSION_COOKIE);
   const session = sessions.get(id);
+  if (session?.ingress && !ingress) return undefined;
   return session && id ? { id, session } : undefined;
 }
 
@@ -158,12 +164,14 @@ export class ConsoleHandler {
       if (path.startsWith('/events/')) throw new HttpError(401, 'UNAUTHORIZED', 'sign in first: beyond loopback, viewing needs the session');
       return redirect(res, `${baseOf(req)}/login?next=${encodeURIComponent(path)}`);
     }
-    // Without a token nothing is asked for: the browser gets a session at once, for the CSRF token.
+    // Without a token, or through a trusted ingress, nothing is asked for: the browser gets a
+    // session at once, for the CSRF token.
     let setCookie: string | undefined;
-    if (!this.tokenSet && !caller.session) {
-      const made = this.sessions.create();
+    if ((!this.tokenSet || caller.ingress) && !caller.session) {
+      const made = this.sessions.create({ ingress: caller.ingress !== undefined });
       caller = { ...caller, session: made };
-      setCookie = sessionCookie(made.id, { secure: isHttps(req) });
+      setCookie = sessionCookie(made.id, { secure: isHttps(req), ...(caller.ingress ? { path: baseOf(req) } : {}) });
+      if (caller.ingress) this.log.info({ remote: caller.remote, user: caller.ingress.user }, 'console: session through Home Assistant ingress');
     }
     const ctx = this.context(req, caller);
     if (path === '/') return sendHtml(req, res, 200, overviewPage(ctx, await this.overviewData()), setCookie);
@@ -182,11 +190,17 @@ export class ConsoleHandler {
   }
 
   private context(req: IncomingMessage, caller: Caller): ViewContext {
-    return { base: baseOf(req), tokenSet: this.tokenSet, now: this.now(), ...(caller.session ? { csrf: caller.session.session.csrf } : {}) };
+    return {
+      base: baseOf(req),
+      tokenSet: this.tokenSet,
+      now: this.now(),
+      ...(caller.session ? { csrf: caller.session.session.csrf } : {}),
+      ...(caller.ingress ? { ingress: true } : {}),
+    };
   }
 
   private mayPreview(caller: Caller): boolean {
-    return !this.tokenSet || caller.session !== undefined;
+    return !this.tokenSet || caller.session !== undefined || caller.ingress !== undefined;
   }
 
   private async overviewData() {
@@ -374,14 +388,14 @@ export class ConsoleHandler {
         const created = await this.createCast(form);
         message = `Cast ${created.name} started${created.expiresAt ? `; it ends at ${created.expiresAt}` : ''}.`;
         back = `${baseOf(req)}/specs/${encodeURIComponent(created.name)}`;
-        this.log.info({ remote: caller.remote, action: 'createCast', name: created.name, via: 'console' }, `console: cast ${created.name} created`);
+        this.log.info({ remote: caller.remote, action: 'createCast', name: created.name, ...via(caller) }, `console: cast ${created.name} created`);
       } else {
         const name = checkedName(m[2]!);
         const verb = m[3]!;
         if (!ACTIONS.has(verb)) throw new HttpError(404, 'NOT_FOUND', `no such action: ${verb}`);
         back = `${baseOf(req)}/specs/${encodeURIComponent(name)}`;
         message = await this.act(name, verb, form);
-        this.log.info({ remote: caller.remote, action: verb, name, via: 'console' }, `console: ${verb} ${name}`);
+        this.log.info({ remote: caller.remote, action: verb, name, ...via(caller) }, `console: ${verb} ${name}`);
       }
       if (htmx) return sendHtml(req, res, 200, flash('ok', message));
       return redirect(res, back);
@@ -463,6 +477,11 @@ export class ConsoleHandler {
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
+/** How an action came, for the audit line: the console, or Home Assistant's ingress and its user. */
+function via(caller: Caller): { via: string; user?: string } {
+  return caller.ingress ? { via: 'ingress', ...(caller.ingress.user ? { user: caller.ingress.user } : {}) } : { via: 'console' };
+}
+
 function notAllowed(method: string, path: string, allow: string[]): HttpError {
   return new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow.join(', ')})`, undefined, { allow: allow.join(', ') });
 }
@@ -486,11 +505,11 @@ export function safeNext(next: string | null | undefined): string {
 
 /**
  * The path prefix a proxy serves the console under (Home Assistant's ingress sends it as
- * X-Ingress-Path); '' otherwise. Only a plain path is taken.
+ * X-Ingress-Path); '' otherwise. Only a plain path is taken. It shapes links only: from any client,
+ * since it changes nothing but that client's own pages; trust is ../ingress.ts's decision.
  */
 export function baseOf(req: IncomingMessage): string {
-  const p = headerValue(req.headers['x-ingress-path']);
-  return p && /^\/[A-Za-z0-9_./-]{0,200}$/.test(p) && !p.includes('..') ? p.replace(/\/+$/, '') : '';
+  return ingressPath(req.headers) ?? '';
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -17,6 +17,12 @@ export interface Session {
   csrf: string;
   createdAt: number;
   lastSeen: number;
+  /**
+   * Made for a request through Home Assistant's ingress, which signed the user in: it counts only
+   * on such requests, so its cookie is no key from anywhere else (another add-on's ingress gets it
+   * too if a browser sends it there).
+   */
+  ingress?: true;
 }
 
 export class SessionStore {
@@ -26,10 +32,10 @@ export class SessionStore {
   constructor(private readonly now: () => number = Date.now) {}
 
   /** A new session: its id (for the cookie) and the session. */
-  create(): { id: string; session: Session } {
+  create(opts: { ingress?: boolean } = {}): { id: string; session: Session } {
     const id = randomBytes(32).toString('base64url');
     const t = this.now();
-    const session: Session = { csrf: randomBytes(24).toString('base64url'), createdAt: t, lastSeen: t };
+    const session: Session = { csrf: randomBytes(24).toString('base64url'), createdAt: t, lastSeen: t, ...(opts.ingress ? { ingress: true as const } : {}) };
     if (this.byHash.size >= MAX_SESSIONS) this.byHash.delete(this.byHash.keys().next().value!);
     this.byHash.set(hashOf(id), session);
     return { id, session };
@@ -77,9 +83,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** Set-Cookie for a session: HttpOnly, SameSite=Strict, the whole site; Secure behind HTTPS. */
-export function sessionCookie(id: string, opts: { secure: boolean }): string {
-  return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_MAX_MS / 1000)}${opts.secure ? '; Secure' : ''}`;
+/**
+ * Set-Cookie for a session: HttpOnly, SameSite=Strict, the whole console (`path`: the prefix a
+ * proxy serves it under, so the browser sends it nowhere else on that site); Secure behind HTTPS.
+ */
+export function sessionCookie(id: string, opts: { secure: boolean; path?: string }): string {
+  return `${SESSION_COOKIE}=${id}; Path=${opts.path || '/'}; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_MAX_MS / 1000)}${opts.secure ? '; Secure' : ''}`;
 }
 
 /** Set-Cookie that removes the session cookie. */

@@ -15,6 +15,8 @@ export interface ViewContext {
   tokenSet: boolean;
   /** The time of the render, ms since the epoch. */
   now: number;
+  /** Through Home Assistant's ingress, which signed the user in: no sign-in or sign-out here. */
+  ingress?: boolean;
 }
 
 export const DAY_MS = 86_400_000;
@@ -90,6 +92,7 @@ ${o.body}
 }
 
 function account(ctx: ViewContext): Html {
+  if (ctx.ingress) return html`<span class="who">signed in through Home Assistant</span>`;
   if (!ctx.tokenSet) return html`<span class="who">no token set: actions are open</span>`;
   if (!ctx.csrf) return html`<a class="who" href="${u(ctx, '/login')}">Sign in</a>`;
   return html`<form class="who" method="post" action="${u(ctx, '/logout')}">${csrfField(ctx)}<button type="submit" class="link">Sign out</button></form>`;

@@ -10,12 +10,15 @@ if ! bashio::fs.directory_exists "${specs_dir}"; then
 fi
 
 # The API and console, where ingress reaches them: the add-on's address on the Supervisor's network
-# (with host networking, the host's side of it), not the LAN.
+# (with host networking, the host's side of it), not the LAN. --trust-ingress: the Supervisor's
+# proxy (172.30.32.2) brings users Home Assistant has signed in, so the console asks them for no
+# token; a request from any other address still needs it.
 api_host="$(bashio::addon.ip_address || true)"
 args=(
   run "${specs_dir}"
   --state-dir /data/pagecast
   --api "${api_host:-127.0.0.1}:$(bashio::addon.ingress_port)"
+  --trust-ingress
   --stream "0.0.0.0:$(bashio::config 'stream_port')"
   --log-level "$(bashio::config 'log_level')"
   --log-format pretty

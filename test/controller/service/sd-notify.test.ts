@@ -141,12 +141,13 @@ describe('sd_notify over a real unix datagram socket', () => {
     expect(receiver.texts()).toHaveLength(last);
   });
 
-  it('an unhealthy controller gets no WATCHDOG=1 until it is healthy again', async () => {
+  it('an unhealthy controller (a stuck reconcile loop) gets no WATCHDOG=1 until it is healthy again; its status says why', async () => {
     let ok = true;
     const calls = { ok: 0, bad: 0 };
+    const reason = 'a reconcile has been pending for 61 s (limit 60 s): the reconcile loop is stuck';
     const state: ServiceState = {
       ready: () => true,
-      health: () => (ok ? calls.ok++ : calls.bad++, { ok, specs: 0, playing: 0, failed: 0 }),
+      health: () => (ok ? calls.ok++ : calls.bad++, { ok, ...(ok ? {} : { reason }), specs: 0, playing: 0, failed: 0 }),
     };
     notify = new SdNotify({ log: silentLogger(), env: { NOTIFY_SOCKET: receiver.path, WATCHDOG_USEC: '100000', PATH: process.env.PATH } });
     notify.start(); // one ping at once, before any controller is there to ask
@@ -154,6 +155,8 @@ describe('sd_notify over a real unix datagram socket', () => {
     await waitUntil(() => receiver.count('WATCHDOG=1') >= 3, 5_000, 'pings while healthy');
     ok = false;
     await waitUntil(() => calls.bad >= 4, 5_000, 'four unhealthy ticks');
+    await waitUntil(() => receiver.texts().includes(`STATUS=not healthy: ${reason}`), 5_000, () => `the status line: ${receiver.texts().join(' | ')}`);
+    expect(receiver.count(`STATUS=not healthy: ${reason}`)).toBe(1);
     ok = true;
     const okBefore = calls.ok;
     await waitUntil(() => calls.ok >= okBefore + 2, 5_000, 'healthy ticks again');
