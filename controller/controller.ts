@@ -466,7 +466,7 @@ export class Controller implements ControlPlane {
     return this.withCoordination({ ...s, ...(owner ? { owner } : {}) }, ours);
   }
 
-  /** The Coordination condition: True while this instance holds the spec, else why not. */
+  /** The Coordination condition: True while an instance of the site holds the spec (this one or another), else why not. */
   private withCoordination(s: SpecStatus, ours: boolean): SpecStatus {
     const health = this.coordinator.health();
     const at = this.now().toISOString();
@@ -475,7 +475,7 @@ export class Controller implements ControlPlane {
       : health.fenced
         ? { type: 'Coordination', status: 'False' as const, reason: 'Fenced', message: `this instance runs nothing it cannot prove it owns: ${health.reason ?? 'fenced'}`, lastTransitionTime: at }
         : s.owner
-          ? { type: 'Coordination', status: 'False' as const, reason: 'OwnedElsewhere', message: `owned by ${s.owner}`, lastTransitionTime: at }
+          ? { type: 'Coordination', status: 'True' as const, reason: 'OwnedElsewhere', message: `owned by ${s.owner}`, lastTransitionTime: at }
           : { type: 'Coordination', status: 'False' as const, reason: 'Unowned', message: 'no instance of the site holds it now', lastTransitionTime: at };
     return { ...s, conditions: [...s.conditions.filter((x) => x.type !== 'Coordination'), c] };
   }

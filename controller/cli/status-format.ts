@@ -142,11 +142,14 @@ export function renderTable(header: string[], rawRows: string[][]): string {
 
 export function formatStatusTable(specs: SpecStatus[], now: Date = new Date()): string {
   if (specs.length === 0) return 'No specs.';
-  const header = ['NAME', 'DEVICE', 'PHASE', 'RESTARTS', 'ENCODER', 'FPS', 'LAST FETCH', 'AGE/NEXT', 'MESSAGE'];
+  // A site of several instances (etcd): which one runs each spec.
+  const site = specs.some((s) => s.owner !== undefined);
+  const header = ['NAME', ...(site ? ['OWNER'] : []), 'DEVICE', 'PHASE', 'RESTARTS', 'ENCODER', 'FPS', 'LAST FETCH', 'AGE/NEXT', 'MESSAGE'];
   const rows = [...specs]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((s) => [
       s.name,
+      ...(site ? [s.owner ?? '-'] : []),
       truncate(s.device, 24),
       s.suspended && s.phase !== 'Suspended' ? `${s.phase} (suspended)` : s.phase,
       String(s.restarts),
@@ -184,6 +187,7 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
       : '-';
   fields.push(['Name', s.name], ['Source', source], ['Device', s.device], ['URL', s.url], ['Priority', String(s.priority)]);
   fields.push(['Phase', s.phase], ['Suspended', s.suspended ? 'yes' : 'no'], ['Generation', s.generation], ['Restarts', String(s.restarts)]);
+  if (s.owner !== undefined) fields.push(['Owner', s.owner]);
   if (s.error) fields.push(['Error', s.error]);
   fields.push([
     'Last drift',

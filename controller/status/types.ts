@@ -33,7 +33,7 @@ export const CONDITION_TYPES = [
   'EncoderDegraded',
   /** A spec with pages: False while a page failed to load (the others keep rotating). */
   'PagesReady',
-  /** Several instances on etcd: True while this instance holds the spec; Fenced, OwnedElsewhere, Unowned. */
+  /** Several instances on etcd: True while an instance holds the spec (Owned here, OwnedElsewhere); False: Unowned, Fenced. */
   'Coordination',
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];

@@ -142,7 +142,7 @@ describe('controller under a coordinator', () => {
     co.site.set('b', { name: 'b', owner: 'box-a', status: { name: 'x' } });
     await (ctl as unknown as { site: { refresh(): Promise<void> } }).site.refresh();
     expect(ctl.get('c')).toMatchObject({ phase: 'Playing', restarts: 3, owner: 'box-b' });
-    expect(condition('c')).toMatchObject({ status: 'False', reason: 'OwnedElsewhere', message: 'owned by box-b' });
+    expect(condition('c')).toMatchObject({ status: 'True', reason: 'OwnedElsewhere', message: 'owned by box-b' });
     expect(await ctl.reloadPage('c')).toMatchObject({ ok: false, message: 'c is owned by instance box-b: nothing to reload here' });
     expect(ctl.get('b')?.phase).toBe('Playing');
   });

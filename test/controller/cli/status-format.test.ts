@@ -74,6 +74,14 @@ describe('formatStatusTable', () => {
   it('says so when there is nothing', () => {
     expect(formatStatusTable([], now)).toBe('No specs.');
   });
+
+  it('names each spec’s owner when the site has several instances (etcd)', () => {
+    const lines = formatStatusTable([{ ...evening, owner: 'box-b' }, { ...kitchen, owner: 'box-a' }, doorbell], now).split('\n');
+    expect(lines[0]).toMatch(/^NAME {6}OWNER {2}DEVICE/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual(['doorbell -', 'evening box-b', 'kitchen box-a']);
+    expect(formatStatusDetail({ ...kitchen, owner: 'box-a' }, now)).toMatch(/^Owner: +box-a$/m);
+    expect(formatStatusDetail(kitchen, now)).not.toMatch(/^Owner/m);
+  });
 });
 
 describe('mostRelevantMessage', () => {
