@@ -59,6 +59,9 @@ export class EtcdCoordinator implements Coordinator {
   readonly capacity: number;
   readonly ttlMs: number;
   private readonly endpoints: string[];
+  /** One client per member for keepalives, and the member the next one goes to (see start()). */
+  private keepaliveClients: Etcd3[] = [];
+  private keepaliveMember = 0;
   private readonly willListeners = new Set<(requests: LastWillRequest[]) => void>();
 
   /** A crash of this instance revokes its lease at once (etcd's JSON gateway), so its specs move now, not after a TTL. */
@@ -147,6 +150,12 @@ export class EtcdCoordinator implements Coordinator {
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: keepaliveInterval(this.ttlMs), breaker: new ConsecutiveBreaker(3) }),
       },
     });
+    // Keepalives go to one member at a time through a client of their own, and move to the next
+    // member after a failure: the main client's pool picks members at random and learns nothing
+    // from a keepalive stream that hangs, so after a member died it could send the next keepalives
+    // to it again and again until the fence fell (seen: fenced 4 s after the leader was killed).
+    const memberBreaker = () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: keepaliveInterval(this.ttlMs), breaker: new ConsecutiveBreaker(3) });
+    this.keepaliveClients = this.endpoints.map((host) => new Etcd3({ hosts: host, faultHandling: { host: memberBreaker } }));
     this.log.info({ endpoints: this.endpoints, capacity: this.capacity, ttlSeconds: this.ttlSeconds }, 'coordination: joining the site on etcd');
     this.watch(this.keys.owners, (name) => {
       this.freeSince.set(name, this.now());
@@ -182,6 +191,7 @@ export class EtcdCoordinator implements Coordinator {
       }
     }
     client?.close();
+    for (const c of this.keepaliveClients) c.close();
     this.listeners.clear();
   }
 
@@ -433,7 +443,8 @@ export class EtcdCoordinator implements Coordinator {
           }
         } catch (err) {
           if (this.stopped) return;
-          this.log.debug({ err: errorText(err) }, 'coordination: keepalive failed');
+          this.log.debug({ err: errorText(err), member: this.endpoints[this.keepaliveMember] }, 'coordination: keepalive failed; the next goes to another member');
+          this.keepaliveMember = (this.keepaliveMember + 1) % this.keepaliveClients.length;
         }
       }
       // A failed keepalive is retried soon, through another member: the fence allows only a few.
@@ -445,9 +456,9 @@ export class EtcdCoordinator implements Coordinator {
     }
   }
 
-  /** One keepalive on its own stream, so that each goes to a member the pool picks: resolves the TTL etcd answered. */
+  /** One keepalive on its own stream, to the member whose turn it is: resolves the TTL etcd answered. */
   private async keepaliveOnce(id: string, timeoutMs: number): Promise<number> {
-    const client = this.requireClient();
+    const client = this.keepaliveClients[this.keepaliveMember] ?? this.requireClient();
     const stream = await client.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
     // A late error after end() (the member died meanwhile) must not be unhandled.
     stream.on('error', () => undefined);

@@ -168,6 +168,8 @@ export const DEFAULT_STREAM_LIMITS: Readonly<StreamServerLimits> = {
 
 /** Connections closed over a cap are logged at most this often (one line with the count). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
+/** How long a socket answered 400 or 408 is read and dropped before it is closed (see onClientError). */
+const LINGER_MS = 2000;
 
 export interface StreamServerOptions {
   /** Listen address; default 0.0.0.0 (the devices are on the LAN). */
@@ -527,7 +529,16 @@ export class StreamServer implements StreamPublisher {
     // ever closes its side.
     if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, () => socket.destroy());
+      // A lingering close (as Apache's): what the client still sends is read and dropped for a
+      // moment, since closing with unread input makes the kernel reset the connection, and a reset
+      // can discard the answer before the client has read it.
+      socket.end(`HTTP/1.1 ${status}\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      socket.removeAllListeners('data');
+      socket.on('data', () => undefined);
+      socket.resume();
+      const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+      socket.once('end', () => socket.destroy());
+      socket.once('close', () => clearTimeout(linger));
     } else {
       socket.destroy();
     }

@@ -17,6 +17,7 @@
 // test machine: 42 MB RSS, 0.25–0.38 s from spawn to "ready", 3 ms CPU a second at rest; Python 3.11
 // (-S) would take 8 MB and 0.08 s. One per controller, started once: the 34 MB buy one source of
 // truth. It loads nothing but those two files and node builtins (execa would add 13 MB and 0.4 s).
+import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { carriesOwner, groupMembers, processCommand, readStat } from './procfs.js';
@@ -137,12 +138,32 @@ async function executeWill(): Promise<string> {
   return `; its will failed (${failures.join(', ')})`;
 }
 
+/**
+ * Every process that carries this run's owner token (spawnRegistered puts it in the environment and
+ * descendants inherit it): a process spawned while the controller died, before it was registered
+ * or before its guard line was sent. The token is this run's own random value, so a match is ours.
+ */
+function ownersOrphans(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    if (carriesOwner(pid, owner)) found.push(pid);
+  }
+  return found;
+}
+
 function controllerGone(why: string): void {
   if (ending) return;
   ending = true;
   clearTimeout(timer);
   const groups = killAll();
   const killed = groups.flatMap((g) => g.killed);
+  for (const pid of ownersOrphans()) {
+    if (killed.includes(pid)) continue;
+    kill(pid);
+    killed.push(pid);
+  }
   void executeWill().then((done) => {
     process.stderr.write(`pagecast dead-man: ${why}; killed ${killed.length ? killed.join(' ') : 'nothing'}${done}\n`);
     process.exit(0);

@@ -180,9 +180,11 @@ export class ProcessRegistry {
     rec = { ...rec, command: rec.command ?? processCommand(rec.pid) };
     this.live.set(rec.pid, rec);
     this.targets.set(rec.pid, { pid: rec.pid, pgid: rec.pgid, ...target });
+    // Observers first (the dead-man switch guards it at once), then the state file with its fsyncs:
+    // a controller killed during those tens of milliseconds leaves nothing unguarded.
+    for (const o of this.observers) this.tell(o, 'registered', rec);
     this.save();
     this.log?.debug({ pid: rec.pid, pgid: rec.pgid, name: rec.name }, 'process registered');
-    for (const o of this.observers) this.tell(o, 'registered', rec);
   }
 
   unregister(pid: number): void {
@@ -194,7 +196,7 @@ export class ProcessRegistry {
     for (const o of this.observers) this.tell(o, 'unregistered', rec);
   }
 
-  // An observer that throws must not undo a registration that is already on disk.
+  // An observer that throws must not undo a registration.
   private tell(o: RegistryObserver, what: 'registered' | 'unregistered', rec: ProcessRecord): void {
     try {
       o[what](rec);

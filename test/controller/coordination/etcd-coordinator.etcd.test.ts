@@ -84,6 +84,8 @@ describe('EtcdCoordinator on a real 3-member etcd', () => {
     await waitUntil(() => cs.every((c) => c.snapshot().live.length === 3), 10_000, 'three live instances');
     for (const c of cs) c.setCandidates(specs);
     await waitUntil(() => cs.reduce((n, c) => n + c.snapshot().owned.length, 0) === specs.length, 10_000, 'every spec owned');
+    // The others learn of a claim from their watch and next read of the site: wait for that too.
+    await waitUntil(() => specs.every((spec) => cs.every((c) => c.ownerOf(spec) !== undefined)), 10_000, 'every instance seeing every owner');
 
     // Exactly once, by etcd's own record: each key on its owner's lease, and no owner twice.
     const leases = await ownerLeases(s);

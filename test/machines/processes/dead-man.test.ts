@@ -61,12 +61,13 @@ interface Pids {
   c: number;
   cHelper: number;
   deadMan: number;
+  unregistered?: number;
 }
 
 /** Starts the fixture controller; `lines` collects what it prints, one JSON object a line. */
-async function startController(timeoutMs: number, forge?: number, will?: string[]) {
+async function startController(timeoutMs: number, forge?: number, will?: string[], unregistered = false) {
   const state = join(tmp, `state-${Date.now()}-${Math.random()}.json`);
-  const extra = [...(forge ? ['--forge', String(forge)] : []), ...(will ? ['--will', will.join(',')] : [])];
+  const extra = [...(forge ? ['--forge', String(forge)] : []), ...(will ? ['--will', will.join(',')] : []), ...(unregistered ? ['--unregistered'] : [])];
   const ctl = execa('node', [FIXTURE, '--registry', registryModule, '--state', state, '--timeout-ms', String(timeoutMs), ...extra], { reject: false, buffer: false });
   children.push(ctl);
   const lines: Array<Record<string, unknown>> = [];
@@ -79,7 +80,7 @@ async function startController(timeoutMs: number, forge?: number, will?: string[
   let stderr = '';
   ctl.stderr!.on('data', (d: Buffer) => (stderr += String(d)));
   const pids = (await waitUntil(() => lines.find((l) => 'deadMan' in l), 15_000, () => `the fixture's pids (stderr: ${stderr})`)) as unknown as Pids;
-  track(pids.a, pids.b, pids.bHelper, pids.c, pids.cHelper, pids.deadMan);
+  track(pids.a, pids.b, pids.bHelper, pids.c, pids.cHelper, pids.deadMan, ...(pids.unregistered ? [pids.unregistered] : []));
   return { ctl, pids, lines, state };
 }
 
@@ -175,6 +176,19 @@ describe('the dead-man switch of a dead controller', () => {
     // The next start's reaper: our processes are gone already, the stranger is still spared.
     const reaped = await new ProcessRegistry({ stateFile: state }).reapOrphans();
     expect(reaped).toEqual({ killed: [], skipped: [reused], problems: [] });
+    expect(alive(reused)).toBe(true);
+  });
+});
+
+describe('a process of this run that was never guarded', () => {
+  it('dies with the controller too: the dead-man finds it by the run’s owner token', async () => {
+    const reused = await stranger();
+    const { ctl, pids } = await startController(5000, undefined, undefined, true);
+    expect(pids.unregistered).toBeGreaterThan(1);
+    await waitUntil(() => readFileSync(`/proc/${pids.unregistered}/cmdline`, 'utf8').startsWith('sleep'), 5_000, 'the unregistered sleep to exec');
+    ctl.kill('SIGKILL');
+    await ctl;
+    await waitUntil(() => !alive(pids.unregistered!) && !alive(pids.deadMan), 5_000, 'the unregistered child and the dead-man gone');
     expect(alive(reused)).toBe(true);
   });
 });
