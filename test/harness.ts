@@ -216,3 +216,13 @@ export async function waitPlaying(d: FakeCastDevice, timeoutMs = 30_000): Promis
     return s.media?.playerState === 'PLAYING' && (s.player?.framesDecoded ?? 0) > 0;
   }, timeoutMs, `${d.name} PLAYING with decoded frames`);
 }
+
+/** The pids a `pagecast run` on this state directory has registered (its children.json), [] when none. */
+export function childPids(stateDir: string): number[] {
+  try {
+    const data = JSON.parse(readFileSync(join(stateDir, 'children.json'), 'utf8')) as { processes?: Array<{ pid: number }> };
+    return (data.processes ?? []).map((c) => c.pid);
+  } catch {
+    return [];
+  }
+}

@@ -2,28 +2,19 @@
 // one of them casts; SIGKILLed, the other takes the spec over on its own and the TV plays its
 // stream within TTL + 5 s. Nothing of the killed one is left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRegistry } from '../../machines/processes/registry.js';
 import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
 import { EtcdCluster } from '../fixtures/etcd-cluster.js';
-import { PAGE, specYaml } from '../harness.js';
-import { waitUntil } from '../helpers.js';
+import { childPids, PAGE, specYaml } from '../harness.js';
+import { freePort, waitUntil } from '../helpers.js';
 
 const CLI = join(process.cwd(), 'dist/controller/cli/cli.js');
 const TTL_S = 3;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Instance {
   id: string;
@@ -31,15 +22,6 @@ interface Instance {
   stateDir: string;
   streamPort: number;
   stderr: string[];
-}
-
-function childPids(stateDir: string): number[] {
-  try {
-    const data = JSON.parse(readFileSync(join(stateDir, 'children.json'), 'utf8')) as { processes?: Array<{ pid: number }> };
-    return (data.processes ?? []).map((c) => c.pid);
-  } catch {
-    return [];
-  }
 }
 
 function alive(pid: number): boolean {

@@ -1,14 +1,14 @@
 // The controller as a process: SIGTERM stops every pipeline (the TV gets STOP, no child is left);
 // after a SIGKILL the next start removes what the last run left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRegistry } from '../../machines/processes/registry.js';
 import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
-import { gone, PAGE, specYaml, waitPlaying } from '../harness.js';
+import { childPids, gone, PAGE, specYaml, waitPlaying } from '../harness.js';
 import { waitUntil } from '../helpers.js';
 
 const CLI = join(process.cwd(), 'dist/controller/cli/cli.js');
@@ -36,15 +36,6 @@ afterEach(async () => {
     await exited;
   }
 });
-
-function childPids(stateDir: string): number[] {
-  try {
-    const data = JSON.parse(readFileSync(join(stateDir, 'children.json'), 'utf8')) as { processes?: Array<{ pid: number }> };
-    return (data.processes ?? []).map((c) => c.pid);
-  } catch {
-    return [];
-  }
-}
 
 describe('pagecast run as a process', () => {
   let dir: string;

@@ -2,19 +2,13 @@
 // password file and nothing else in a temp dir (no persistence), started and stopped by pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { waitUntil } from '../../../helpers.js';
+import { freePort, waitUntil } from '../../../helpers.js';
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 export class Mosquitto {
   readonly dir = mkdtempSync(join(tmpdir(), 'pc-mosquitto-'));
