@@ -2,7 +2,7 @@
 // castv2 sender against fake TVs that go unreachable or into standby. After policy.parkAfter the
 // stream's processes are gone and status says why and since when; when the device answers again
 // it plays within 5 s. A stream another spec's present device still casts keeps running.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, specYaml, gone, type Harness } from '../harness.js';
 import type { FakeCastDevice } from '../fake-device/device.js';
 import { waitUntil } from '../helpers.js';
@@ -18,6 +18,13 @@ describe('a device that is away costs nothing (real pipeline, fake TVs)', () => 
 
   beforeAll(async () => {
     h = await startHarness();
+  });
+  // A test that failed half-way leaves its specs playing: remove them, so the next test starts
+  // from nothing (its "no process left" would otherwise see them).
+  afterEach(async () => {
+    const left = h.controller.list().map((st) => `${st.name}.yaml`);
+    for (const f of left) h.removeSpec(f);
+    await waitUntil(() => h.controller.list().length === 0 && h.pids().length === 0, 30_000, 'what a failed test left gone');
   });
   afterAll(async () => {
     await h?.close();
