@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { createLogger, type Logger } from '../machines/log.js';
+import { readStat } from '../machines/processes/procfs.js';
 
 export interface WaitOptions {
   /** Pause between probes; raise it for probes that cost something (a frame grab, an HTTP request). */
@@ -130,4 +131,10 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Whether `pid` is a running process: not gone, and not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  const s = readStat(pid);
+  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
 }

@@ -17,7 +17,7 @@ import { escapeControl } from '../../specs/escape.js';
 import { parseCommand, usageError } from './commands.js';
 import { parseMqttUrl, readMqttCredentials } from '../integrations/mqtt/config.js';
 import type { MqttBridge } from '../integrations/mqtt/bridge.js';
-import { parseCoordinationFlags, type CoordinationChoice } from '../coordination/flags.js';
+import { parseCoordinationFlags, type CoordinationConfig } from '../coordination/flags.js';
 import { createCoordinator } from '../coordination/create.js';
 import { DEFAULT_TTL_SECONDS } from '../coordination/etcd-coordinator.js';
 import { deadManTimeoutForLease } from '../../machines/processes/dead-man-rules.js';
@@ -37,7 +37,7 @@ export interface RunOptions {
   /** The console trusts Home Assistant's ingress proxy (the add-on only; see http/ingress.ts). */
   trustIngress?: boolean;
   /** Which specs are ours (default static: all the selector matches). */
-  coordination?: CoordinationChoice;
+  coordination?: CoordinationConfig;
   log: Logger;
 }
 

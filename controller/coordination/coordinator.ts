@@ -2,6 +2,7 @@
 // pipeline whose spec it no longer owns. `StaticCoordinator` (the default) owns every spec the
 // selector matches, as a single box always has; `EtcdCoordinator` shares a site's specs between
 // instances on etcd leases.
+import type { WillRequest } from '../../machines/processes/dead-man-rules.js';
 
 export interface CoordinationHealth {
   /** True when this instance cannot prove it owns anything (etcd unreachable, quorum lost, lease gone). */
@@ -49,11 +50,8 @@ export interface Coordinator {
   onLastWill?(listener: (requests: LastWillRequest[]) => void): () => void;
 }
 
-/** An HTTP POST, one of several alternatives (see Coordinator.onLastWill). */
-export interface LastWillRequest {
-  url: string;
-  body: string;
-}
+/** An HTTP POST, one of several alternatives (see Coordinator.onLastWill): what the dead-man switch makes. */
+export type LastWillRequest = WillRequest;
 
 /** Listeners and change detection shared by the implementations. */
 export class OwnershipListeners {

@@ -11,10 +11,9 @@ export interface CoordinationFlags {
   'lease-ttl'?: string;
 }
 
-export type CoordinationChoice =
+export type CoordinationConfig =
   | { kind: 'static' }
   | { kind: 'etcd'; endpoints: string[]; site: string; capacity?: number; instanceId?: string; ttlSeconds?: number };
-export type CoordinationConfig = CoordinationChoice;
 
 const ETCD_ONLY = ['etcd-endpoints', 'site', 'capacity', 'instance-id', 'lease-ttl'] as const;
 
@@ -29,7 +28,7 @@ function wholeNumber(flag: string, text: string | undefined, min: number): numbe
 }
 
 /** Which coordinator the flags ask for; a CONFIG error naming the flag when they do not add up. */
-export function parseCoordinationFlags(f: CoordinationFlags): CoordinationChoice {
+export function parseCoordinationFlags(f: CoordinationFlags): CoordinationConfig {
   const kind = f.coordinator ?? 'static';
   if (kind === 'static') {
     const stray = ETCD_ONLY.filter((k) => f[k] !== undefined);

@@ -11,7 +11,7 @@ import { ProcessRegistry } from '../../machines/processes/registry.js';
 import { FakeCastDevice, selfSignedCert } from '../fake-device/device.js';
 import { EtcdCluster } from '../fixtures/etcd-cluster.js';
 import { childPids, PAGE, specYaml } from '../harness.js';
-import { freePort, waitUntil } from '../helpers.js';
+import { alive, freePort, waitUntil } from '../helpers.js';
 
 const CLI = join(process.cwd(), 'dist/controller/cli/cli.js');
 const TTL_S = 3;
@@ -22,15 +22,6 @@ interface Instance {
   stateDir: string;
   streamPort: number;
   stderr: string[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('failover between two instances of a site, real etcd and real pipeline', () => {

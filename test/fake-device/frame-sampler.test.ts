@@ -4,7 +4,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDirs, waitUntil } from '../helpers.js';
+import { alive, tempDirs, waitUntil } from '../helpers.js';
 import { FrameSampler, decodeGrid, gridArgs, parseGridFrames, parseShowinfoPts, type GridDecode, type GridDecodeOptions, type SampleError, type SampledFrame } from './frame-sampler.js';
 
 const dirs = tempDirs();
@@ -172,15 +172,6 @@ function fixture(name: string, body: string): { path: string; pid: () => number 
   writeFileSync(path, `#!/usr/bin/env node\nrequire('fs').writeFileSync(process.argv[1] + '.pid', String(process.pid));\n${body}\n`);
   chmodSync(path, 0o755);
   return { path, pid: () => (existsSync(`${path}.pid`) ? Number(readFileSync(`${path}.pid`, 'utf8')) : undefined) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('decodeGrid and stop() with a real process', () => {

@@ -10,8 +10,8 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeadManSwitch, defaultChildScript, type DeadManFired } from '../../../machines/processes/dead-man.js';
 import { heartbeatIntervalMs, type DeadManMessage, type GroupOutcome } from '../../../machines/processes/dead-man-rules.js';
-import { ProcessRegistry, processStartTime, readStat, spawnRegistered, type ProcessRecord } from '../../../machines/processes/registry.js';
-import { waitUntil } from '../../helpers.js';
+import { ProcessRegistry, processStartTime, spawnRegistered, type ProcessRecord } from '../../../machines/processes/registry.js';
+import { alive, waitUntil } from '../../helpers.js';
 import { buildRegistry } from './build-registry.js';
 
 const FIXTURE = join(import.meta.dirname, '../../fixtures/processes/dead-man-controller.mjs');
@@ -25,11 +25,6 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
   rmSync(buildDir, { recursive: true, force: true });
 });
-
-const alive = (pid: number) => {
-  const s = readStat(pid);
-  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
-};
 
 // Every process a test starts or learns of, SIGKILLed afterwards if it is still the same process.
 const started = new Map<number, number | undefined>();

@@ -5,18 +5,11 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomicSync } from '../../../machines/atomic-file.js';
 import { FFMPEG_STOP, ProcessRegistry, parseStat, processStartTime, spawnRegistered } from '../../../machines/processes/registry.js';
-import { waitUntil } from '../../helpers.js';
+import { alive, waitUntil } from '../../helpers.js';
 import { buildRegistry } from './build-registry.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagecast-reg-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const alive = (pid: number) => {
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 describe('parseStat', () => {
   it('reads fields after a command name holding spaces and parentheses', () => {
