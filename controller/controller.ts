@@ -736,10 +736,10 @@ export class Controller implements ControlPlane {
     if (!this.spans || now - this.spans.at > PLAY_SPANS_FRESH_MS) {
       this.spans = {
         at: now,
-        read: readPlayLog(this.opts.stateDir).then(
-          (r) => playIntervals(r.records, { now: this.now().getTime(), live: !this.stopped }),
-          () => [],
-        ),
+        // A play log that cannot be read or made sense of draws an empty timeline, never a failed page.
+        read: readPlayLog(this.opts.stateDir)
+          .then((r) => playIntervals(r.records, { now: this.now().getTime(), live: !this.stopped }))
+          .catch(() => []),
       };
     }
     return this.spans.read.then((all) => all.filter((s) => s.end >= since));

@@ -117,8 +117,7 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   const peak = peakKbps(quality);
   const level = h264Level(quality, peak);
   const gop = Math.round(fps * o.segmentSeconds);
-  // FFmpeg ignores hls_init_time when appending; the first segments of a restart are full length.
-  const init = o.append ? 0 : o.initSegmentSeconds;
+  const init = o.initSegmentSeconds;
 
   const input = [
     '-hide_banner',
@@ -199,10 +198,15 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   // the TV that the stream is over: with #EXT-X-ENDLIST in the playlist for the moment before the
   // next FFmpeg appends, a Default Media Receiver plays to the end and goes IDLE (FINISHED).
   const flags = ['delete_segments', 'independent_segments', 'program_date_time', 'temp_file', 'omit_endlist', ...(o.append ? ['append_list'] : [])];
+  // FFmpeg ignores hls_init_time when appending (append_list turns it off). The muxer only cuts at
+  // a keyframe once hls_time has passed, and the forced keyframes above already mark every
+  // boundary: so a run that appends is given the short time as hls_time, and its first segments
+  // are short too. A resumed or restarted stream is then servable after half a second of new
+  // picture instead of a whole segment; TARGETDURATION still follows the longest listed segment.
+  const cadence = o.append && init > 0 ? ['-hls_time', String(init)] : ['-hls_time', String(o.segmentSeconds), ...(init > 0 ? ['-hls_init_time', String(init)] : [])];
   const hls = [
     '-f', 'hls',
-    '-hls_time', String(o.segmentSeconds),
-    ...(init > 0 ? ['-hls_init_time', String(init)] : []),
+    ...cadence,
     '-hls_list_size', String(o.listSize),
     '-hls_delete_threshold', String(o.deleteThreshold),
     '-hls_flags', flags.join('+'),

@@ -3,6 +3,7 @@
 // devices that pull and decode the stream. What a person does in the console must reach the TV.
 // The file's tests run in order and share one harness: each starts from the state the last left.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../controller/http/api.js';
 import { jpegSize } from '../../controller/http/console/thumbnail.js';
 import { LogTail } from '../../controller/status/log-tail.js';
-import { silentLogger } from '../../machines/log.js';
+import { createLogger, silentLogger } from '../../machines/log.js';
 import { findChromium } from '../../machines/media/browser.js';
 import type { FakeCastDevice } from '../fake-device/device.js';
 import { specYaml, startHarness, waitPlaying, type Harness } from '../harness.js';
@@ -35,6 +36,8 @@ describe('the console in a real browser, against the real pipeline', () => {
   let operator: BrowserContext;
   const figures: Record<string, number> = {};
   const phase = (n: string) => h.controller.get(n)?.phase;
+  /** What the API logged at error level: a page that failed says why. */
+  const apiErrors: string[] = [];
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'pc-console-real-'));
@@ -46,7 +49,8 @@ describe('the console in a real browser, against the real pipeline', () => {
     h.writeSpec('kitchen.yaml', specYaml('kitchen', 'Kitchen TV', h.page.url));
     h.writeSpec('lobby.yaml', specYaml('lobby', 'Lobby TV', h.pages.url('/solid/blue'), '  suspend: true\n'));
     h.writeSpec('menu.yaml', specYaml('menu', 'Lounge TV', h.pages.url('/solid/red'), `  schedule:\n    timezone: UTC\n    windows:\n      - { days: [${notToday}], start: "07:00", end: "08:00" }\n`));
-    api = await startApiServer({ control: h.controller, port: 0, token: TOKEN, log: silentLogger() });
+    const errorLog = new Writable({ write: (c, _e, cb) => (apiErrors.push(String(c).trim()), cb()) });
+    api = await startApiServer({ control: h.controller, port: 0, token: TOKEN, log: createLogger({ level: 'error', format: 'json', destination: errorLog }) });
     browser = await chromium.launch({
       executablePath: findChromium()!,
       headless: true,
@@ -311,7 +315,8 @@ describe('the console in a real browser, against the real pipeline', () => {
       [operator, '/devices'],
     ] as const) {
       const page = await ctx.newPage();
-      await page.goto(`${api.url}${path}`);
+      const r = await page.goto(`${api.url}${path}`);
+      expect({ path, status: r?.status(), type: r?.headers()['content-type'], errors: apiErrors }).toEqual({ path, status: 200, type: 'text/html; charset=utf-8', errors: [] });
       await page.waitForLoadState('networkidle').catch(() => undefined);
       expect(await axeProblems(page), path).toEqual([]);
       await page.close();

@@ -27,7 +27,7 @@ describe('encoderArgs', () => {
     expect(opt(a, '-sc_threshold')).toBe('0');
   });
 
-  it('a step down: a faster preset (ultrafast kept High), a lower rate with the same level and segment-long GOP', () => {
+  it('a step down: a faster preset (ultrafast kept High), a lower rate with the same level and a GOP cap of two segments', () => {
     const q = PRESETS['1080p'];
     expect(opt(encoderArgs(q, 'libx264', 'hls', base), '-preset')).toBe('veryfast');
     expect(encoderArgs(q, 'libx264', 'hls', base)).not.toContain('-x264-params');
@@ -38,8 +38,9 @@ describe('encoderArgs', () => {
     expect(opt(slow, '-framerate')).toBe('20');
     expect(opt(slow, '-level:v')).toBe('4.0');
     expect(opt(slow, '-g')).toBe('80');
-    expect(opt(slow, '-keyint_min')).toBe('40');
-    expect(opt(slow, '-force_key_frames')).toBe(keyframeExpr(2, 0, 20));
+    // It appends, with the short first segments of any run: keyframes as close as those allow.
+    expect(opt(slow, '-keyint_min')).toBe('10');
+    expect(opt(slow, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 20));
     const hw = encoderArgs(q, 'h264_vaapi', 'hls', { ...base, fps: 15 });
     expect(opt(hw, '-framerate')).toBe('15');
     expect(hw).not.toContain('-preset');
@@ -73,11 +74,21 @@ describe('encoderArgs', () => {
     expect(opt(a, '-hls_segment_filename')).toBe('rX-%d.m4s');
   });
 
-  it('a restart appends to the playlist and drops hls_init_time (FFmpeg ignores it then)', () => {
+  it('a restart appends to the playlist with the same short first segments: hls_time is the short time, the keyframes make the cuts', () => {
     const a = encoderArgs(PRESETS['480p'], 'libx264', 'hls', { ...base, append: true });
     expect(opt(a, '-hls_flags')).toContain('append_list');
+    // FFmpeg turns hls_init_time off under append_list: not given.
     expect(a).not.toContain('-hls_init_time');
-    expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0, 15));
+    expect(opt(a, '-hls_time')).toBe('0.5');
+    expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 15));
+    const fresh = encoderArgs(PRESETS['480p'], 'libx264', 'hls', base);
+    expect(opt(fresh, '-hls_time')).toBe('2');
+    expect(opt(fresh, '-hls_init_time')).toBe('0.5');
+    expect(opt(fresh, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 15));
+    // Without short segments, an appending run cuts every segment as a fresh one does.
+    const plain = encoderArgs(PRESETS['480p'], 'libx264', 'hls', { ...base, append: true, initSegmentSeconds: 0 });
+    expect(opt(plain, '-hls_time')).toBe('2');
+    expect(opt(plain, '-force_key_frames')).toBe(keyframeExpr(2, 0, 15));
   });
 
   it('adaptive motion selects changed frames before conversion and writes variable frame rate', () => {
