@@ -298,6 +298,7 @@ async function measureControllerCpu(): Promise<number> {
   tvs.forEach((tv, i) => writeFileSync(join(dir, `s${i}.yaml`), specYaml(`s${i}`, `{ host: 127.0.0.1, port: ${tv.port} }`, url)));
   // BENCH_CPU_PROF=DIR writes a CPU profile of the controller to DIR (to find what it spends).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...prof, 'dist/controller/cli/cli.js', 'run', dir, '--state-dir', state, '--api', '127.0.0.1:0', '--stream', '127.0.0.1:0', '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     for (const tv of tvs) await waitPlaying(tv, 90_000);
@@ -321,6 +322,7 @@ async function measureControllerCpu(): Promise<number> {
       return out;
     };
     const t0 = Date.now();
+    if (process.env.BENCH_CPU_PROF) console.log(`  profile window: ${t0 - spawnedAt} ms to ${t0 - spawnedAt + CPU_SECONDS * 1000} ms after the controller started`);
     const c0 = ticks();
     const th0 = threads();
     await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));

@@ -3,8 +3,7 @@
 // the files FFmpeg writes, directly in the stream's directory, and records who fetched what: the
 // server-side proof that a device is really playing.
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -419,12 +418,14 @@ export class StreamServer implements StreamPublisher {
     const type = stream && streamFileType(target.file, stream.mode);
     if (!target || !stream || !type) return this.notFound(res);
 
-    let fh: FileHandle;
+    let fd: number;
     try {
       // O_NOFOLLOW: a symlink in the directory is refused, not followed out of it. O_NONBLOCK: a
       // FIFO under a segment's name must not hang the open. Opening first, then fstat, leaves no
       // gap in which FFmpeg's deletion could turn a stat into a failed read.
-      fh = await open(join(stream.dir, target.file), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+      // Synchronous: a playlist or segment is read from the page cache in well under a millisecond,
+      // where the promise API's thread-pool hops (open, stat, reads, close) cost more than the read.
+      fd = openSync(join(stream.dir, target.file), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'EISDIR') {
@@ -434,19 +435,19 @@ export class StreamServer implements StreamPublisher {
     }
     let handedOff = false;
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) return this.notFound(res);
-      handedOff = await this.sendFile(req, res, fh, st.size, stream, type);
+      handedOff = await this.sendFile(req, res, fd, st.size, stream, type);
     } finally {
-      if (!handedOff) await fh.close().catch(() => undefined);
+      if (!handedOff) closeSync(fd);
     }
   }
 
-  /** Returns true when a read stream took ownership of the file handle. */
-  private async sendFile(req: IncomingMessage, res: ServerResponse, fh: FileHandle, statSize: number, stream: Published, type: StreamFileType): Promise<boolean> {
+  /** Returns true when a read stream took ownership of the file descriptor. */
+  private async sendFile(req: IncomingMessage, res: ServerResponse, fd: number, statSize: number, stream: Published, type: StreamFileType): Promise<boolean> {
     const head = req.method === 'HEAD';
     // Playlists are small and replaced by rename: read whole, so the body is one consistent version.
-    const body = type.kind === 'playlist' && !head ? await fh.readFile() : undefined;
+    const body = type.kind === 'playlist' && !head ? readRange(fd, 0, statSize) : undefined;
     const size = body ? body.length : statSize;
     const range = parseRange(req.headers.range, size);
     res.setHeader('Content-Type', type.mime);
@@ -471,23 +472,24 @@ export class StreamServer implements StreamPublisher {
     }
     const client = clientAddress(req.socket.remoteAddress);
     this.recordFetch(stream, client, type.kind);
-    if (body) {
-      const slice = body.subarray(start, end + 1);
-      this.addBytes(stream, client, slice.length);
-      res.end(slice);
-      return false;
-    }
     if (length === 0) {
       res.end();
       return false;
     }
-    // 256 KiB reads: a 2 s 720p segment goes out in a few thread-pool hops instead of a dozen.
-    const rs = fh.createReadStream({ start, end, autoClose: true, highWaterMark: 256 * 1024 });
+    // A segment up to a few MB (a 2 s segment at any preset's rate) is read at once and sent in one
+    // write; a bigger file is streamed, so no request holds the event loop for long.
+    if (body || length <= INLINE_MAX_BYTES) {
+      const slice = body ? body.subarray(start, end + 1) : readRange(fd, start, length);
+      this.addBytes(stream, client, slice.length);
+      res.end(slice);
+      return false;
+    }
+    const rs = createReadStream('', { fd, start, end, autoClose: true, highWaterMark: 256 * 1024 });
     rs.on('data', (chunk: string | Buffer) => this.addBytes(stream, client, chunk.length));
     try {
       await pipeline(rs, res);
     } catch (err) {
-      // Mostly a player that closed the connection early; the handle is closed by autoClose.
+      // Mostly a player that closed the connection early; the descriptor is closed by autoClose.
       this.log.debug({ streamId: stream.streamId, err }, 'segment response ended early');
     }
     return true;
@@ -543,4 +545,19 @@ export class StreamServer implements StreamPublisher {
       socket.destroy();
     }
   }
+}
+
+/** Files up to this size are read whole and sent in one write. */
+const INLINE_MAX_BYTES = 8 * 1024 * 1024;
+
+/** `length` bytes from `start` (fewer if the file is shorter now). */
+function readRange(fd: number, start: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, start + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
 }
