@@ -3,6 +3,8 @@
 // baseline (hand-run Xvfb + Chromium + `ffmpeg -c:v libx264` at the default preset,
 // hls_list_size 10) measured in the same run on the same pages. CPU is utime+stime of the
 // FFmpeg, Chromium and Xvfb process groups, read from /proc, as % of one core.
+// For each still page, `floor` is what showing it costs with nothing capturing it: Xvfb and
+// Chromium with the same page, no FFmpeg, in the same run (floorCpuPct in the JSON line).
 // pagecast's encoder steps down when it falls behind real time (encoder-pace.ts): each case first
 // lets it adapt (no step for a full pace window and more), then measures, and reports the speed
 // over the measurement (media seconds per wall second of the FFmpeg running then) and the level.
@@ -70,9 +72,9 @@ function parseArgs(argv: string[]): BenchArgs {
   return out;
 }
 
-/** CPU % of one core per group over `seconds`, sampled from /proc. */
-async function measureCpu(groups: { ffmpeg: number; chromium: number; xvfb: number }, seconds: number) {
-  const read = () => ({ ffmpeg: groupCpuTicks(groups.ffmpeg), chromium: groupCpuTicks(groups.chromium), xvfb: groupCpuTicks(groups.xvfb) });
+/** CPU % of one core per group over `seconds`, sampled from /proc (no FFmpeg group: 0). */
+async function measureCpu(groups: { ffmpeg?: number; chromium: number; xvfb: number }, seconds: number) {
+  const read = () => ({ ffmpeg: groups.ffmpeg === undefined ? 0 : groupCpuTicks(groups.ffmpeg), chromium: groupCpuTicks(groups.chromium), xvfb: groupCpuTicks(groups.xvfb) });
   const a = read();
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, seconds * 1000)); // the measurement window
@@ -129,6 +131,25 @@ async function runOurs(c: Case, url: string, registry: ProcessRegistry, root: st
     await browser.stop();
     await display.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The floor: Xvfb and Chromium showing the page as pagecast starts them, with nothing capturing. */
+async function runFloor(c: Case, url: string, registry: ProcessRegistry, seconds: number): Promise<number> {
+  const drivers = createMediaDrivers({ registry });
+  const input: StreamInput = { url, quality: c.quality, mode: 'hls', hwAccel: 'off', browser: BrowserOptions.parse({}) };
+  const display = await drivers.display.start(c.quality, ctx());
+  const browser = await drivers.browser.start({ display: display.display, input }, ctx());
+  try {
+    // As long as pagecast's own case waits before it measures: the page's start-up is not counted.
+    await new Promise((r) => setTimeout(r, 5000));
+    const pg = (name: string) => registry.list().find((r) => r.name === name)!.pgid;
+    const cpu = await measureCpu({ chromium: pg('chromium'), xvfb: pg('Xvfb') }, seconds);
+    console.log(`${c.name.padEnd(18)} floor    cpu ${r1(cpu.total).toString().padStart(5)}% (chromium ${r1(cpu.chromium)}, xvfb ${r1(cpu.xvfb)}): the page shown, nothing capturing`);
+    return cpu.total;
+  } finally {
+    await browser.stop();
+    await display.stop();
   }
 }
 
@@ -215,6 +236,8 @@ async function main(): Promise<void> {
       console.log(`${c.name.padEnd(18)} adapted  speed ${a.speed.toFixed(3)}  degraded to ${a.degradedTo}  (${a.steps} steps, settled after ${Math.round(a.adaptMs / 1000)} s)`);
       console.log(line('baseline', base));
       console.log(`${c.name.padEnd(18)} ratio    cpu ${(ours.cpu.total / base.cpu.total).toFixed(2)}  servable ${(ours.servableMs / base.servableMs).toFixed(2)}  kbps ${(ours.kbps / base.kbps).toFixed(2)}`);
+      const floor = c.page === 'static' ? await runFloor(c, url, registry, args.seconds) : undefined;
+      if (floor !== undefined) console.log(`${c.name.padEnd(18)} ratio    cpu ${(ours.cpu.total / floor).toFixed(2)} × the floor`);
       results.push({
         name: c.name,
         cpuPct: r1(ours.cpu.total),
@@ -227,6 +250,7 @@ async function main(): Promise<void> {
         degradedTo: ours.adapted!.degradedTo,
         steps: ours.adapted!.steps,
         adaptMs: ours.adapted!.adaptMs,
+        ...(floor === undefined ? {} : { floorCpuPct: r1(floor) }),
       });
     }
   } finally {
