@@ -97,7 +97,20 @@ export interface BrowserDriver {
 }
 
 // ── encoder ────────────────────────────────────────────────────────────────────────────────
+/** How the encoder gets its frames: 'x11grab' is FFmpeg grabbing the whole display at a fixed rate. */
+export type CapturePath = 'x11grab';
+
+/** What the capture costs: frames taken from the display, and how many of them were encoded. */
+export interface CaptureFigures {
+  path: CapturePath;
+  /** Frames captured per second (x11grab: its rate, whether anything changed or not). */
+  capturedFps: number;
+  /** Frames encoded per second over the last few seconds (a still page in adaptive mode: a few). */
+  encodedFps: number;
+}
+
 export interface EncoderFigures {
+  /** FFmpeg's own figure: frames encoded per second, averaged since this FFmpeg started. */
   fps: number;
   speed: number;
   droppedFrames: number;
@@ -105,6 +118,7 @@ export interface EncoderFigures {
   bitrateKbps: number;
   frame: number;
   at: string; // ISO time of the sample
+  capture?: CaptureFigures;
 }
 export interface EncoderHandle extends Running {
   readonly encoder: string; // what is in use, e.g. 'libx264' after a hardware fallback

@@ -218,6 +218,8 @@ export function formatStatusDetail(s: SpecStatus, now: Date = new Date()): strin
         ? `${f.fps.toFixed(1)} fps, speed ${f.speed.toFixed(2)}x, ${f.droppedFrames} dropped, ${f.duplicatedFrames} duplicated, ${Math.round(f.bitrateKbps)} kbps, frame ${f.frame} (${formatRelative(f.at, now)})`
         : '-',
     ]);
+    // Why a page costs what it costs: how many frames are taken from the display, and how many encoded.
+    if (f?.capture) fields.push(['Capture', `${f.capture.path}: ${f.capture.capturedFps.toFixed(1)} frames/s captured, ${f.capture.encodedFps.toFixed(1)} encoded`]);
   } else {
     fields.push(['Stream', '-']);
   }

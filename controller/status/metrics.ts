@@ -24,6 +24,7 @@ export class StatusMetrics {
   private readonly speed: Gauge<'spec' | 'stream'>;
   private readonly dropped: Gauge<'spec' | 'stream'>;
   private readonly bitrate: Gauge<'spec' | 'stream'>;
+  private readonly captureFps: Gauge<'spec' | 'stream' | 'path' | 'frames'>;
   private readonly fetchAge: Gauge<'spec'>;
 
   constructor(opts: StatusMetricsOptions = {}) {
@@ -38,6 +39,7 @@ export class StatusMetrics {
     this.speed = gauge('pagecast_encoder_speed', 'Encoder speed relative to real time, latest sample', ['spec', 'stream']);
     this.dropped = gauge('pagecast_encoder_dropped_frames', 'Frames the encoder dropped since it started', ['spec', 'stream']);
     this.bitrate = gauge('pagecast_encoder_bitrate_kbps', 'Encoder output bitrate, latest sample', ['spec', 'stream']);
+    this.captureFps = gauge('pagecast_capture_fps', 'Frames per second taken from the display (frames="captured") and encoded (frames="encoded"), by capture path', ['spec', 'stream', 'path', 'frames']);
     this.fetchAge = gauge('pagecast_device_last_fetch_age_seconds', 'Seconds since the device last fetched its stream', ['spec']);
     this.reconciles = new Counter({ name: 'pagecast_reconciles_total', help: 'Reconcile passes (one device each)', registers });
     const runningStreams = opts.runningStreams;
@@ -70,7 +72,7 @@ export class StatusMetrics {
   }
 
   private update(specs: SpecStatus[], now: Date): void {
-    for (const g of [this.specsByPhase, this.phase, this.condition, this.restarts, this.suspended, this.fps, this.speed, this.dropped, this.bitrate, this.fetchAge]) {
+    for (const g of [this.specsByPhase, this.phase, this.condition, this.restarts, this.suspended, this.fps, this.speed, this.dropped, this.bitrate, this.captureFps, this.fetchAge]) {
       (g as Gauge<string>).reset();
     }
     const counts = new Map<string, number>();
@@ -87,6 +89,10 @@ export class StatusMetrics {
         this.speed.set(labels, f.speed);
         this.dropped.set(labels, f.droppedFrames);
         this.bitrate.set(labels, f.bitrateKbps);
+        if (f.capture) {
+          this.captureFps.set({ ...labels, path: f.capture.path, frames: 'captured' }, f.capture.capturedFps);
+          this.captureFps.set({ ...labels, path: f.capture.path, frames: 'encoded' }, f.capture.encodedFps);
+        }
       }
       const fetched = [s.deviceLastFetch?.playlist, s.deviceLastFetch?.segment].map((t) => (t ? Date.parse(t) : NaN)).filter((t) => !Number.isNaN(t));
       if (fetched.length) this.fetchAge.set({ spec: s.name }, Math.max(0, (now.getTime() - Math.max(...fetched)) / 1000));

@@ -14,11 +14,13 @@ import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
 import { encoderArgs, peakKbps, rampSegments, boundaryAtOrAfter, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
 import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
-import { ProgressParser } from './ffmpeg-progress.js';
+import { ProgressParser, recentFrameRate, trimFramePoints, type FramePoint } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
 import { codecsString, h264Level, masterPlaylist, parseMediaPlaylist, type MediaPlaylist } from './playlist.js';
 
 export const MASTER_PLAYLIST = 'master.m3u8';
+/** The window over which status gives frames encoded per second. */
+const ENCODED_FPS_WINDOW_MS = 5000;
 
 export interface FfmpegEncoderOptions {
   registry: ProcessRegistry;
@@ -205,11 +207,17 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       stderrOf.set(run, stderr);
       streamStart = undefined;
       const parser = new ProgressParser();
+      const frames: FramePoint[] = [];
       const stdout = child.subprocess.stdout as Readable | null;
       stdout?.setEncoding('utf8');
       stdout?.on('data', (chunk: string) => {
         for (const s of parser.push(chunk)) {
           if (run.replaced) return;
+          const now = Date.now();
+          if (Number.isFinite(s.frame)) {
+            frames.push({ at: now, frame: s.frame });
+            trimFramePoints(frames, ENCODED_FPS_WINDOW_MS);
+          }
           figures = {
             fps: nz(s.fps),
             speed: nz(s.speed),
@@ -217,7 +225,9 @@ export class FfmpegEncoderDriver implements EncoderDriver {
             duplicatedFrames: base.duplicated + nz(s.duplicatedFrames),
             bitrateKbps: s.bitrateKbps, // NaN when FFmpeg does not know: then read from the segments
             frame: base.frame + nz(s.frame),
-            at: new Date().toISOString(),
+            at: new Date(now).toISOString(),
+            // x11grab takes every frame at the level's rate; adaptive mode encodes only those that changed.
+            capture: { path: 'x11grab', capturedFps: level.fps, encodedFps: nz(recentFrameRate(frames, ENCODED_FPS_WINDOW_MS)) },
           };
           firstProgress();
           if (Number.isFinite(s.outTimeUs)) {

@@ -145,7 +145,10 @@ function encoderLine(s: SpecStatus): Renderable {
   const st = s.stream;
   if (!st?.encoder) return html`<span class="muted">not running</span>`;
   const f = st.figures;
-  return html`${st.encoder}${f ? html` · ${Math.round(f.fps)} fps · ${f.speed.toFixed(2)}×` : ''}`;
+  if (!f) return html`${st.encoder}`;
+  // With the capture's figures: frames taken from the display, and how many of them were encoded.
+  const rate = f.capture ? `${f.capture.path} ${Math.round(f.capture.capturedFps)} → ${+f.capture.encodedFps.toFixed(1)} fps` : `${Math.round(f.fps)} fps`;
+  return html`${st.encoder} · ${rate} · ${f.speed.toFixed(2)}×`;
 }
 
 const STATE_LABEL: Record<TimelineState, string> = { playing: 'playing', parked: 'parked', recovering: 'recovering', stopped: 'stopped' };

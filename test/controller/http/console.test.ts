@@ -101,14 +101,15 @@ describe('viewing on loopback', () => {
   });
 
   it('serves the spec page: conditions, drift history, log lines, the YAML with its error marked, and no preview without a session', async () => {
-    control.specs.set('kitchen', specStatus('kitchen', { stream: { id: 's1', sharedWith: [], encoder: 'libx264', figures: { fps: 29.7, speed: 1.01, droppedFrames: 0, duplicatedFrames: 0, bitrateKbps: 900, frame: 10, at: '2025-01-01T10:00:00.000Z' }, fetches: [] }, error: 'kitchen.yaml:6:12 spec.quality: expected 480p, 720p or 1080p' }));
+    control.specs.set('kitchen', specStatus('kitchen', { stream: { id: 's1', sharedWith: [], encoder: 'libx264', figures: { fps: 29.7, speed: 1.01, droppedFrames: 0, duplicatedFrames: 0, bitrateKbps: 900, frame: 10, at: '2025-01-01T10:00:00.000Z', capture: { path: 'x11grab', capturedFps: 30, encodedFps: 4.56 } }, fetches: [] }, error: 'kitchen.yaml:6:12 spec.quality: expected 480p, 720p or 1080p' }));
     control.drifts.set('kitchen', [{ reason: 'IdleCancelled', message: 'the TV was stopped from its remote', at: '2025-01-01T09:00:00.000Z' }]);
     control.logs.set('kitchen', [{ time: '2025-01-01T09:00:01.000Z', level: 'warn', msg: 'device went IDLE <b>', component: 'cast' }]);
     control.sources.set('kitchen', { file: 'kitchen.yaml', text: 'a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nquality: 4k\n', line: 1, errors: [{ line: 6, column: 12, message: 'spec.quality: expected 480p, 720p or 1080p' }] });
     try {
       const r = await call('GET', '/specs/kitchen');
       expect(r.status).toBe(200);
-      expect(r.text).toContain('libx264 · 30 fps · 1.01×');
+      // Frames taken from the display, and how many of them were encoded.
+      expect(r.text).toContain('libx264 · x11grab 30 → 4.6 fps · 1.01×');
       expect(r.text).toContain('<th scope="row">Valid</th>');
       expect(r.text).toContain('<strong>IdleCancelled</strong>: the TV was stopped from its remote');
       expect(r.text).toContain('device went IDLE &lt;b&gt;');

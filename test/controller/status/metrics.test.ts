@@ -13,7 +13,7 @@ describe('StatusMetrics', () => {
         id: 's1',
         sharedWith: [],
         encoder: 'libx264',
-        figures: { fps: 29.5, speed: 1.01, droppedFrames: 4, duplicatedFrames: 0, bitrateKbps: 2900, frame: 100, at: now.toISOString() },
+        figures: { fps: 29.5, speed: 1.01, droppedFrames: 4, duplicatedFrames: 0, bitrateKbps: 2900, frame: 100, at: now.toISOString(), capture: { path: 'x11grab', capturedFps: 30, encodedFps: 4.5 } },
         fetches: [],
       },
       deviceLastFetch: { playlist: '2025-03-01T11:59:58.000Z', segment: '2025-03-01T11:59:55.000Z' },
@@ -29,9 +29,13 @@ describe('StatusMetrics', () => {
     expect(text).toContain('pagecast_encoder_fps{spec="kitchen",stream="s1"} 29.5');
     expect(text).toContain('pagecast_encoder_dropped_frames{spec="kitchen",stream="s1"} 4');
     expect(text).toContain('pagecast_device_last_fetch_age_seconds{spec="kitchen"} 2');
+    expect(text).toContain('pagecast_capture_fps{spec="kitchen",stream="s1",path="x11grab",frames="captured"} 30');
+    expect(text).toContain('pagecast_capture_fps{spec="kitchen",stream="s1",path="x11grab",frames="encoded"} 4.5');
 
     const after = await m.render([kitchen], now);
     expect(after).not.toContain('spec="office"');
+    const stopped = await m.render([{ ...kitchen, stream: undefined }], now);
+    expect(stopped).not.toContain('pagecast_capture_fps{');
     expect(after).not.toContain('phase="Recovering"');
   });
 

@@ -58,6 +58,12 @@ describe('FFmpeg encoder on Xvfb', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeLessThanOrEqual(4 + 2 + 1); // listed + threshold + the one being written
     expect(h.figures()?.fps).toBeGreaterThan(0);
+    // Nothing moves on this display: x11grab takes 15 frames a second, and adaptive mode encodes
+    // only the floor's 4 a second of them. Status shows both, so the cost can be read.
+    const capture = h.figures()!.capture!;
+    expect(capture).toMatchObject({ path: 'x11grab', capturedFps: 15 });
+    expect(capture.encodedFps).toBeGreaterThan(3);
+    expect(capture.encodedFps).toBeLessThan(5.5);
 
     const seg = join(dir, pl.segments[1]!.uri);
     const probe = await execa('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,level,width,height,codec_type', '-of', 'json', seg]);

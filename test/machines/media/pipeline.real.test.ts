@@ -109,6 +109,9 @@ describe.each(['hls', 'fmp4'] as const)('a real %s stream through the stream ser
         expect(frames.length).toBeGreaterThanOrEqual(Math.floor(FPS * seg.duration * 0.8));
       }
       const f = enc.figures()!;
+      // A moving page: every captured frame is encoded.
+      expect(f.capture).toMatchObject({ path: 'x11grab', capturedFps: FPS });
+      expect(f.capture!.encodedFps).toBeGreaterThanOrEqual(FPS * 0.8);
       expect(f.speed).toBeGreaterThan(0.9);
       expect(f.bitrateKbps).toBeGreaterThan(0);
     } finally {
