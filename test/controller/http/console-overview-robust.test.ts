@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
-import type { SnapshotFrom, StateValue } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../controller/http/api.js';
 import { cardFragment, cardsFragment, countsFragment, detailFragment, overviewPage, specPage, timelineBar } from '../../../controller/http/console/views.js';
@@ -16,14 +15,12 @@ import { Controller } from '../../../controller/controller.js';
 import { buildStatus, TransitionClock, type StatusInputs } from '../../../controller/status/status.js';
 import { playIntervals, type PlayRecord } from '../../../controller/status/play-log.js';
 import type { PlaySpan, SpecStatus } from '../../../controller/status/types.js';
-import { castMachine } from '../../../machines/cast-machine.js';
-import { specMachine } from '../../../machines/spec-machine.js';
-import type { streamMachine } from '../../../machines/stream-machine.js';
 import { createLogger } from '../../../machines/log.js';
 import { CastSpecSchema } from '../../../specs/schema.js';
 import { standInComponents } from '../../stand-ins/components.js';
 import { waitUntil } from '../../helpers.js';
 import { FakeControl, specStatus } from './fake-control.js';
+import { castIn, specIn, streamWith } from '../status/snapshots.js';
 
 const NOW = Date.parse('2025-01-02T10:00:00.000Z');
 const ctx = { base: '', tokenSet: true, now: NOW };
@@ -112,17 +109,7 @@ describe('views: play spans and proof-of-play records', () => {
   });
 });
 
-// Real snapshots of the real machines (machine.resolveState), as test/controller/status/status.test.ts builds them.
-type SpecSnap = SnapshotFrom<typeof specMachine>;
-type CastSnap = SnapshotFrom<typeof castMachine>;
-type StreamSnap = SnapshotFrom<typeof streamMachine>;
-const specIn = (value: StateValue, assignment: Record<string, unknown> = { role: 'play' }): SpecSnap =>
-  specMachine.resolveState({ value, context: { assignment } as unknown as SpecSnap['context'] });
-const castIn = (value: StateValue, context: Record<string, unknown> = {}): CastSnap =>
-  castMachine.resolveState({ value, context: { restartCount: 0, ...context } as unknown as CastSnap['context'] });
-const streamWith = (context: Record<string, unknown>): StreamSnap =>
-  ({ context: { id: 's1', restarts: 0, browserReady: false, encoderServable: false, reports: {}, ...context } }) as unknown as StreamSnap;
-
+// Real snapshots of the real machines, as test/controller/status/status.test.ts builds them.
 describe('buildStatus in transitional states, then rendered', () => {
   const spec = CastSpecSchema.parse({ apiVersion: 'pagecast/v1', kind: 'CastSpec', metadata: { name: 'doorbell' }, spec: { device: 'Lounge TV', url: 'https://ha.example/cam' } });
   const inputs = (over: Partial<StatusInputs>): StatusInputs => ({ name: 'doorbell', spec, source: { ephemeral: true, expiresAt: '2025-01-02T10:10:00.000Z' }, generation: 'g', suspended: false, ...over });

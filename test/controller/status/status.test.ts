@@ -1,26 +1,9 @@
-import type { SnapshotFrom, StateValue } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { buildStatus, phaseOf, TransitionClock, type StatusInputs } from '../../../controller/status/status.js';
 import type { Condition } from '../../../controller/status/types.js';
-import { castMachine } from '../../../machines/cast-machine.js';
-import { specMachine } from '../../../machines/spec-machine.js';
-import type { streamMachine } from '../../../machines/stream-machine.js';
 import type { RotationPage, RotationState } from '../../../machines/components.js';
 import { CastSpecSchema } from '../../../specs/schema.js';
-
-// Real snapshots of the real machines in a given state (machine.resolveState), with only the
-// context fields status.ts reads: phaseOf and buildStatus are tested on exactly what they match.
-type SpecSnap = SnapshotFrom<typeof specMachine>;
-type CastSnap = SnapshotFrom<typeof castMachine>;
-type StreamSnap = SnapshotFrom<typeof streamMachine>;
-
-const specIn = (value: StateValue, assignment: Record<string, unknown> = { role: 'play' }): SpecSnap =>
-  specMachine.resolveState({ value, context: { assignment } as unknown as SpecSnap['context'] });
-const castIn = (value: StateValue, context: Record<string, unknown> = {}): CastSnap =>
-  castMachine.resolveState({ value, context: { restartCount: 0, ...context } as unknown as CastSnap['context'] });
-/** buildStatus reads only a stream's context. */
-const streamWith = (context: Record<string, unknown>): StreamSnap =>
-  ({ context: { id: 's1', restarts: 0, browserReady: false, encoderServable: false, reports: {}, ...context } }) as unknown as StreamSnap;
+import { castIn, specIn, streamWith, type CastSnap, type SpecSnap } from './snapshots.js';
 
 const spec = CastSpecSchema.parse({
   apiVersion: 'pagecast/v1',
