@@ -638,7 +638,9 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         const old = current!;
         current = fresh;
         replacement = undefined;
+        log.debug({ pid: fresh.pid }, 'replacement loaded and painted');
         await show(front, 'Replaced');
+        log.debug('replacement on screen, closing the old browser');
         lastRenewedAt = Date.now();
         heldSince = undefined;
         await close(old);

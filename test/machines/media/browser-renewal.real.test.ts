@@ -4,8 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../machines/log.js';
+import { createLogger } from '../../../machines/log.js';
 import { ProcessRegistry, groupMembers, readStat } from '../../../machines/processes/registry.js';
 import { ChromiumBrowserDriver, type ChromiumBrowserHandle } from '../../../machines/media/browser.js';
 import type { ComponentReport, DisplayHandle, StartContext, StreamInput } from '../../../machines/components.js';
@@ -31,9 +32,22 @@ function input(path: string, browser: Partial<BrowserOptions> = {}): StreamInput
   return { url: server.url(path), quality: { width: W, height: H, fps: 30, bitrateKbps: 800 }, mode: 'hls', hwAccel: 'off', browser: { ...BrowserOptions.parse({}), ...browser } };
 }
 type Stamped = ComponentReport & { at?: number };
-/** Reports are stamped with the wall clock in seconds, to place them among the captured frames. */
-function context(reports: Stamped[]): StartContext {
-  return { signal: new AbortController().signal, log: silentLogger(), report: (rep) => reports.push({ ...rep, at: Date.now() / 1000 }) };
+/**
+ * Reports are stamped with the wall clock in seconds, to place them among the captured frames; so
+ * are the driver's log lines (`events`), so that a frame that should not be there can be placed
+ * between the steps of a replacement (launched, loaded, revealed, old one closed).
+ */
+function context(reports: Stamped[], events: Array<{ at: number; msg: string }> = []): StartContext {
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) {
+        const j = JSON.parse(line) as { time: string; msg: string };
+        events.push({ at: Date.parse(j.time) / 1000, msg: j.msg });
+      }
+      cb();
+    },
+  });
+  return { signal: new AbortController().signal, log: createLogger({ level: 'debug', format: 'json', destination }), report: (rep) => reports.push({ ...rep, at: Date.now() / 1000 }) };
 }
 
 interface Frame {
@@ -138,8 +152,9 @@ describe('Chromium renewal on the same display', () => {
 
   it('replaces the browser every restartEvery, the handle and its exit staying the same', async () => {
     const reports: Stamped[] = [];
+    const events: Array<{ at: number; msg: string }> = [];
     const driver = new ChromiumBrowserDriver({ registry, profileRoot: root, renewal: { checkIntervalMs: 100, minIntervalMs: 10 * 60_000 } });
-    running = await driver.start({ display: display.display, input: input('/leak?mb=0', { restartEvery: 2500 }) }, context(reports));
+    running = await driver.start({ display: display.display, input: input('/leak?mb=0', { restartEvery: 2500 }) }, context(reports, events));
     const first = running.pid;
     capture = startCapture();
     const firstFrame = (await waitUntil(() => capture!.frames().find((f) => foreign([f]).length === 0), 10_000, 'the capture to show the page', { intervalMs: 50 })).t;
@@ -152,7 +167,11 @@ describe('Chromium renewal on the same display', () => {
     const frames = capture.frames().filter((f) => f.t >= firstFrame);
     capture = undefined;
     expect(reports.find((rep) => rep.reason === 'Renewed')!.at! - firstFrame).toBeGreaterThan(1); // both swaps are among the frames looked at
-    expect(foreign(frames).map((f) => `${(f.t - firstFrame).toFixed(3)} s: Y ${f.yavg.toFixed(1)}, max ${f.ymax}`)).toEqual([]);
+    const when = (t: number) => `${(t - firstFrame).toFixed(3)} s`;
+    expect(
+      foreign(frames).map((f) => `${when(f.t)}: Y ${f.yavg.toFixed(1)}, max ${f.ymax}`),
+      `the driver's steps: ${events.filter((e) => e.at >= firstFrame).map((e) => `${when(e.at)} ${e.msg}`).join('; ')}`,
+    ).toEqual([]);
     // `exited` follows the current Chromium: killing it ends the handle.
     process.kill(running.pid!, 'SIGKILL');
     expect(['disconnected', 'exited']).toContain((await running.exited).reason);
