@@ -247,7 +247,9 @@ class ApiHandler {
         // Refused mutations are worth an audit line: who tried what (never the presented token).
         this.log.warn({ remote, method: req.method, path: safePath(req.url), status: e.status }, 'api: request refused');
       }
-      if (e.status >= 500) this.log.error({ remote, method: req.method, err: redactText((err as Error)?.message ?? String(err)) }, 'api: handler error');
+      // A 503 is a passing state with a Retry-After (a thumbnail while a stream starts or ends), said
+      // by whoever answered it; an error line is for what should not happen.
+      if (e.status >= 500 && e.status !== 503) this.log.error({ remote, method: req.method, err: redactText((err as Error)?.message ?? String(err)) }, 'api: handler error');
       const headers = { ...e.headers };
       // Do not read a body we refused: close the connection instead of draining it.
       if (e.status === 413) headers.connection = 'close';

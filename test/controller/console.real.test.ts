@@ -315,6 +315,7 @@ describe('the console in a real browser, against the real pipeline', () => {
       [operator, '/devices'],
     ] as const) {
       const page = await ctx.newPage();
+      apiErrors.length = 0; // what loading this page logs
       const r = await page.goto(`${api.url}${path}`);
       expect({ path, status: r?.status(), type: r?.headers()['content-type'], errors: apiErrors }).toEqual({ path, status: 200, type: 'text/html; charset=utf-8', errors: [] });
       await page.waitForLoadState('networkidle').catch(() => undefined);

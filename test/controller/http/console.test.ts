@@ -440,6 +440,16 @@ describe('the preview', () => {
     expect(page.text).toContain('data-src="/api/v1/specs/kitchen/stream/master.m3u8"');
     expect(page.text).toContain('/assets/hls.light.min.js');
   });
+
+  it('a segment that does not decode gives a 503 thumbnail to retry, logged once as a warning with its cause, not as an API error', async () => {
+    const before = logLines.length;
+    const r = await call('GET', '/api/v1/specs/kitchen/thumbnail.jpg');
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('2');
+    const logged = logLines.slice(before).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(logged.filter((l) => l.msg === 'thumbnail failed').map((l) => l.level)).toEqual([40]);
+    expect(logged.filter((l) => l.level >= 50)).toEqual([]);
+  });
 });
 
 describe('beyond loopback', () => {
