@@ -391,6 +391,13 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         for (const state of new Set(inputs.map((p) => p.browser.storageState).filter((s) => s !== undefined))) await inst.context.setStorageState(state);
         const first0 = inst.context.pages()[0] ?? (await inst.context.newPage());
         const windows = await openPageWindows({ context: inst.context, first: first0, count: inputs.length, x: x11, pid: inst.pid, size, column });
+        // Every window at the screen's exact size while it is still off screen, before its page
+        // loads: Chromium's startup window comes up a pixel short in kiosk mode without a window
+        // manager (639×359 on a 640×360 screen), and a window that is resized as it is revealed
+        // renders again at the new size, white for a frame or three on a busy machine (seen in a
+        // browser replacement, where the capture is running).
+        for (const [i, w] of windows.entries()) await x11.configure(w.xid, { ...slotOf(size, column, i), width: size.width, height: size.height });
+        await x11.sync();
         for (const [i, w] of windows.entries()) inst.pages.push(await pageSlot(inst, i, inputs[i]!, w, slotOf(size, column, i)));
         return inst;
       } catch (err) {
