@@ -14,6 +14,8 @@ export interface PaceLevel {
 export interface SpeedSample {
   at: number;
   outS: number;
+  /** The run's frame counter then (for frames encoded per second). */
+  frame?: number;
 }
 
 export interface PaceOptions {

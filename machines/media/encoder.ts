@@ -14,7 +14,7 @@ import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
 import { encoderArgs, peakKbps, rampSegments, boundaryAtOrAfter, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
 import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
-import { ProgressParser, recentFrameRate, trimFramePoints, type FramePoint } from './ffmpeg-progress.js';
+import { ProgressParser, recentFrameRate } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
 import { codecsString, h264Level, masterPlaylist, parseMediaPlaylist, type MediaPlaylist } from './playlist.js';
 
@@ -207,17 +207,12 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       stderrOf.set(run, stderr);
       streamStart = undefined;
       const parser = new ProgressParser();
-      const frames: FramePoint[] = [];
       const stdout = child.subprocess.stdout as Readable | null;
       stdout?.setEncoding('utf8');
       stdout?.on('data', (chunk: string) => {
         for (const s of parser.push(chunk)) {
           if (run.replaced) return;
           const now = Date.now();
-          if (Number.isFinite(s.frame)) {
-            frames.push({ at: now, frame: s.frame });
-            trimFramePoints(frames, ENCODED_FPS_WINDOW_MS);
-          }
           figures = {
             fps: nz(s.fps),
             speed: nz(s.speed),
@@ -227,15 +222,15 @@ export class FfmpegEncoderDriver implements EncoderDriver {
             frame: base.frame + nz(s.frame),
             at: new Date(now).toISOString(),
             // x11grab takes every frame at the level's rate; adaptive mode encodes only those that changed.
-            capture: { path: 'x11grab', capturedFps: level.fps, encodedFps: nz(recentFrameRate(frames, ENCODED_FPS_WINDOW_MS)) },
+            // encodedFps is read from the pace's samples of this run when the figures are (below).
+            capture: { path: 'x11grab', capturedFps: level.fps, encodedFps: 0 },
           };
           firstProgress();
           if (Number.isFinite(s.outTimeUs)) {
-            const at = Date.now();
-            observe(run, { at, outS: s.outTimeUs / 1e6 });
+            observe(run, { at: now, outS: s.outTimeUs / 1e6, ...(Number.isFinite(s.frame) ? { frame: s.frame } : {}) });
             // When this run's stream time 0 was, on the wall clock: a sample is printed after the
             // frame it counts was captured, so the earliest estimate is the closest.
-            if (run === current && s.outTimeUs > 0) streamStart = Math.min(streamStart ?? Infinity, at - s.outTimeUs / 1000);
+            if (run === current && s.outTimeUs > 0) streamStart = Math.min(streamStart ?? Infinity, now - s.outTimeUs / 1000);
           }
         }
       });
@@ -385,7 +380,12 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       ...(probe.fallbackReason === undefined ? {} : { fallbackReason: probe.fallbackReason }),
       exited,
       stop,
-      figures: () => (figures && !Number.isFinite(figures.bitrateKbps) ? { ...figures, bitrateKbps: nz(currentSegmentKbps()) } : figures),
+      figures: () =>
+        figures && {
+          ...figures,
+          ...(Number.isFinite(figures.bitrateKbps) ? {} : { bitrateKbps: nz(currentSegmentKbps()) }),
+          capture: { ...figures.capture!, encodedFps: nz(recentFrameRate(samples, ENCODED_FPS_WINDOW_MS)) },
+        },
       servable: () => servable,
       pace: () => ({ level: levels[pace.level]!, index: pace.level, levels, steps, speed: recentSpeed(samples, Date.now(), paceOpts.windowMs) }),
       speedOver: (ms) => recentSpeed(samples, Date.now(), ms),

@@ -63,7 +63,7 @@ function num(v: string | undefined): number {
 /** A run's frame counter at a wall-clock time (ms). */
 export interface FramePoint {
   at: number;
-  frame: number;
+  frame?: number;
 }
 
 /**
@@ -75,15 +75,5 @@ export function recentFrameRate(points: readonly FramePoint[], windowMs: number)
   if (!last) return Number.NaN;
   const first = points.find((p) => p.at >= last.at - windowMs) ?? last;
   const ms = last.at - first.at;
-  return ms > 0 ? ((last.frame - first.frame) * 1000) / ms : Number.NaN;
-}
-
-/** Keeps `points` to what `recentFrameRate` over `windowMs` can still use (in place). */
-export function trimFramePoints(points: FramePoint[], windowMs: number): void {
-  const last = points.at(-1);
-  if (!last) return;
-  // Keep one point at or before the window's start, so a full window is always measured.
-  let i = 0;
-  while (i + 1 < points.length && points[i + 1]!.at <= last.at - windowMs) i++;
-  if (i > 0) points.splice(0, i);
+  return ms > 0 && first.frame !== undefined && last.frame !== undefined ? ((last.frame - first.frame) * 1000) / ms : Number.NaN;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressParser, recentFrameRate, trimFramePoints, type FramePoint } from '../../../machines/media/ffmpeg-progress.js';
+import { ProgressParser, recentFrameRate, type FramePoint } from '../../../machines/media/ffmpeg-progress.js';
 
 const block = (over: Record<string, string> = {}) =>
   Object.entries({ frame: '240', fps: '29.96', stream_0_0_q: '25.0', bitrate: '2946.1kbits/s', total_size: '1000', out_time_us: '8000000', dup_frames: '3', drop_frames: '1', speed: '0.999x', ...over })
@@ -41,11 +41,5 @@ describe('recentFrameRate', () => {
     expect(recentFrameRate(points.slice(0, 11), 5000)).toBeCloseTo(30, 5);
     expect(recentFrameRate([], 5000)).toBeNaN();
     expect(recentFrameRate([{ at: 0, frame: 1 }], 5000)).toBeNaN();
-  });
-  it('trimming keeps what a full window needs and no more', () => {
-    const points: FramePoint[] = Array.from({ length: 100 }, (_, s) => ({ at: s * 1000, frame: s * 10 }));
-    trimFramePoints(points, 5000);
-    expect(points[0]!.at).toBe(94_000);
-    expect(recentFrameRate(points, 5000)).toBeCloseTo(10, 5);
   });
 });
