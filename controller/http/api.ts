@@ -2,8 +2,7 @@
 // Every request ends in a JSON answer, however malformed it is; nothing a client sends can throw
 // out of the handler. Bodies and tokens are never logged or echoed (a cast URL may carry a secret).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { isIP } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { z } from 'zod';
 import { PagecastError } from '../../machines/errors.js';
 import type { Logger } from '../../machines/log.js';
@@ -11,6 +10,7 @@ import { issuesToProblems } from '../../specs/diagnostics.js';
 import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
+import { answerClientError } from './client-error.js';
 import { isIngressRequest, ingressUser, type IngressTrust } from './ingress.js';
 import { parseJson } from './json-body.js';
 import { HttpError, NAME_RE, hostOf, isLoopbackHost, readBody, type ErrorBody } from './request.js';
@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   ffmpegPath?: string;
   /** Home Assistant's ingress proxy may speak for the users it signed in (see ingress.ts); off by default. */
   trustIngress?: IngressTrust;
+  /** A request head within headersMs and the whole request within requestMs (10 s and 15 s by default). */
+  timeouts?: { headersMs: number; requestMs: number };
 }
 
 export interface ApiServer {
@@ -158,7 +160,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   const consoleHandler = new ConsoleHandler({ control: opts.control, token: opts.token, log: log.child({ component: 'console' }), ffmpegPath: opts.ffmpegPath });
   const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log, consoleHandler, opts.trustIngress);
-  const server: Server = createServer((req, res) => {
+  const timeouts = opts.timeouts ?? { headersMs: 10_000, requestMs: 15_000 };
+  const checkEvery = Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4)));
+  const server: Server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     handler.handle(req, res).catch((err: unknown) => {
       // handle() answers every error itself; this is the last line before an unhandled rejection.
       log.error({ err: redactText(String((err as Error)?.message ?? err)) }, 'api: request failed unexpectedly');
@@ -166,19 +170,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       else res.destroy();
     });
   });
-  server.requestTimeout = 15_000;
-  server.headersTimeout = 10_000;
+  server.requestTimeout = Math.max(timeouts.requestMs, timeouts.headersMs);
+  server.headersTimeout = timeouts.headersMs;
   server.keepAliveTimeout = 5_000;
-  // A request node itself cannot parse (bad request line, oversized headers): answer 400 and hang up.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'malformed HTTP request' } });
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+  // A request node itself rejects (a bad request line, a head too large, a head not in time).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && err.code !== 'ECONNRESET') log.debug({ code: err.code }, 'api: malformed HTTP request');
+    answerClientError(err, socket, { json: true });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,7 @@ import type { StreamFetchStats, StreamPublisher } from '../../machines/component
 import type { StreamMode } from '../../specs/schema.js';
 import { MASTER_PLAYLIST } from '../../machines/media/encoder.js';
 import { PagecastError } from '../../machines/errors.js';
+import { answerClientError } from './client-error.js';
 import { firstLanAddress, localAddressFor } from './local-address.js';
 import type { Logger } from '../../machines/log.js';
 
@@ -167,8 +168,6 @@ export const DEFAULT_STREAM_LIMITS: Readonly<StreamServerLimits> = {
 
 /** Connections closed over a cap are logged at most this often (one line with the count). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
-/** How long a socket answered 400 or 408 is read and dropped before it is closed (see onClientError). */
-const LINGER_MS = 2000;
 
 export interface StreamServerOptions {
   /** Listen address; default 0.0.0.0 (the devices are on the LAN). */
@@ -526,24 +525,8 @@ export class StreamServer implements StreamPublisher {
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    // Malformed HTTP, or a request head or request not in time: answer 400 or 408 (with CORS, like
-    // every response) if the socket still can take it, then close it whether or not the client
-    // ever closes its side.
-    if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      // A lingering close (as Apache's): what the client still sends is read and dropped for a
-      // moment, since closing with unread input makes the kernel reset the connection, and a reset
-      // can discard the answer before the client has read it.
-      socket.end(`HTTP/1.1 ${status}\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-      socket.removeAllListeners('data');
-      socket.on('data', () => undefined);
-      socket.resume();
-      const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-      socket.once('end', () => socket.destroy());
-      socket.once('close', () => clearTimeout(linger));
-    } else {
-      socket.destroy();
-    }
+    // Malformed HTTP, or a request head or request not in time (with CORS, like every response).
+    answerClientError(err, socket, { headers: 'Access-Control-Allow-Origin: *\r\n' });
   }
 }
 

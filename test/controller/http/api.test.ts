@@ -306,6 +306,45 @@ describe('methods and malformed requests', () => {
   });
 });
 
+describe('requests node rejects', () => {
+  /** What the server answered a raw socket that sent `send` (if anything), by the time it closed. */
+  async function rawReply(port: number, send?: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => (send === undefined ? undefined : sock.write(send)));
+      let data = '';
+      sock.on('data', (d) => (data += d));
+      sock.on('end', () => {
+        sock.end();
+        resolve(data);
+      });
+      sock.on('error', reject);
+    });
+  }
+
+  it('a connection that sends no request in time gets 408, which a browser retries, never a 400 it would show', async () => {
+    const quick = await startApiServer({ control: new FakeControl(), port: 0, log: silentLogger(), timeouts: { headersMs: 300, requestMs: 300 } });
+    try {
+      const started = Date.now();
+      const [idle, dripped] = await Promise.all([rawReply(quick.port), rawReply(quick.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n')]);
+      expect(Date.now() - started).toBeLessThan(5000);
+      for (const reply of [idle, dripped]) {
+        expect(reply).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+        expect(reply).toContain('Connection: close');
+        expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toEqual({ error: { code: 'REQUEST_TIMEOUT', message: 'the request did not arrive in time' } });
+      }
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it('a request head over the limit gets 431, and the server keeps serving', async () => {
+    const reply = await rawReply(api.port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 431 /);
+    expect(reply).toContain('"code":"HEADERS_TOO_LARGE"');
+    expect((await call('GET', '/healthz')).status).toBe(200);
+  });
+});
+
 describe('binding', () => {
   it('refuses a non-loopback address without a token', async () => {
     const err = await startApiServer({ control: new FakeControl(), host: '0.0.0.0', port: 0, log: silentLogger() }).catch((e) => e);
