@@ -2,7 +2,8 @@
 // still dashboard and an animated page at 480p15, 720p30 and 1080p30, next to the seed's v1.1
 // baseline (hand-run Xvfb + Chromium + `ffmpeg -c:v libx264` at the default preset,
 // hls_list_size 10) measured in the same run on the same pages. CPU is utime+stime of the
-// FFmpeg, Chromium and Xvfb process groups, read from /proc, as % of one core.
+// FFmpeg, Chromium and Xvfb process groups (and damage capture's helper), read from /proc, as % of one core.
+// pagecast captures as the controller does (damage-driven where it runs; --capture x11grab for the other path).
 // For each still page, `floor` is what showing it costs with nothing capturing it: Xvfb and
 // Chromium with the same page, no FFmpeg, in the same run (floorCpuPct in the JSON line).
 // pagecast's encoder steps down when it falls behind real time (encoder-pace.ts): each case first
@@ -17,7 +18,7 @@ import type { Readable } from 'node:stream';
 import { silentLogger } from '../machines/log.js';
 import { ProcessRegistry, groupCpuTicks, spawnRegistered, FFMPEG_STOP, type RegisteredChild } from '../machines/processes/registry.js';
 import { chromiumArgs, findChromium } from '../machines/media/browser.js';
-import type { StartContext, StreamInput } from '../machines/components.js';
+import type { CapturePath, StartContext, StreamInput } from '../machines/components.js';
 import type { EncoderArgsOptions, MotionMode } from '../machines/media/encoder-args.js';
 import { FfmpegEncoderDriver, playlistKbps, readMediaPlaylist, type FfmpegEncoderHandle } from '../machines/media/encoder.js';
 import { PACE_DEFAULTS, describeLevel } from '../machines/media/encoder-pace.js';
@@ -30,13 +31,15 @@ import { startPageServer, type PageServer } from '../test/fixtures/media/page-se
 const CLK_TCK = 100; // Linux USER_HZ
 
 interface Figures {
-  cpu: { ffmpeg: number; chromium: number; xvfb: number; total: number };
+  cpu: { ffmpeg: number; chromium: number; xvfb: number; grab: number; total: number };
   speed: number;
   droppedPct: number;
   servableMs: number;
   kbps: number;
   /** pagecast only: after adaptation. */
   adapted?: { speed: number; degradedTo: string; steps: number; adaptMs: number };
+  /** pagecast only: the capture path, frames grabbed and encoded per second at the end. */
+  capture?: { path: string; capturedFps: number; encodedFps: number };
 }
 
 interface Case {
@@ -55,10 +58,11 @@ interface BenchArgs {
   /** Experiments: encoder overrides for pagecast's pipeline, and skipping the baseline. */
   encoder: Partial<EncoderArgsOptions>;
   skipBaseline: boolean;
+  capture: 'auto' | CapturePath;
 }
 
 function parseArgs(argv: string[]): BenchArgs {
-  const out: BenchArgs = { seconds: 20, encoder: {}, skipBaseline: false };
+  const out: BenchArgs = { seconds: 20, encoder: {}, skipBaseline: false, capture: 'auto' };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--only') out.only = argv[++i];
     else if (argv[i] === '--seconds') out.seconds = Number(argv[++i]);
@@ -66,6 +70,7 @@ function parseArgs(argv: string[]): BenchArgs {
     else if (argv[i] === '--motion') out.encoder.motion = argv[++i] as MotionMode;
     else if (argv[i] === '--threads') out.encoder.x264Threads = Number(argv[++i]);
     else if (argv[i] === '--skip-baseline') out.skipBaseline = true;
+    else if (argv[i] === '--capture') out.capture = argv[++i] as CapturePath;
     else throw new Error(`unknown option ${argv[i]}`);
   }
   if (!Number.isFinite(out.seconds) || out.seconds <= 0) throw new Error('--seconds expects a positive number');
@@ -73,16 +78,17 @@ function parseArgs(argv: string[]): BenchArgs {
 }
 
 /** CPU % of one core per group over `seconds`, sampled from /proc (no FFmpeg group: 0). */
-async function measureCpu(groups: { ffmpeg?: number; chromium: number; xvfb: number }, seconds: number) {
-  const read = () => ({ ffmpeg: groups.ffmpeg === undefined ? 0 : groupCpuTicks(groups.ffmpeg), chromium: groupCpuTicks(groups.chromium), xvfb: groupCpuTicks(groups.xvfb) });
+async function measureCpu(groups: { ffmpeg?: number; chromium: number; xvfb: number; grab?: number }, seconds: number) {
+  const ticks = (g: number | undefined) => (g === undefined ? 0 : groupCpuTicks(g));
+  const read = () => ({ ffmpeg: ticks(groups.ffmpeg), chromium: groupCpuTicks(groups.chromium), xvfb: groupCpuTicks(groups.xvfb), grab: ticks(groups.grab) });
   const a = read();
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, seconds * 1000)); // the measurement window
   const b = read();
   const wall = (Date.now() - t0) / 1000;
-  const pct = (k: 'ffmpeg' | 'chromium' | 'xvfb') => ((b[k] - a[k]) / CLK_TCK / wall) * 100;
-  const cpu = { ffmpeg: pct('ffmpeg'), chromium: pct('chromium'), xvfb: pct('xvfb'), total: 0 };
-  cpu.total = cpu.ffmpeg + cpu.chromium + cpu.xvfb;
+  const pct = (k: 'ffmpeg' | 'chromium' | 'xvfb' | 'grab') => ((b[k] - a[k]) / CLK_TCK / wall) * 100;
+  const cpu = { ffmpeg: pct('ffmpeg'), chromium: pct('chromium'), xvfb: pct('xvfb'), grab: pct('grab'), total: 0 };
+  cpu.total = cpu.ffmpeg + cpu.chromium + cpu.xvfb + cpu.grab;
   return cpu;
 }
 
@@ -94,10 +100,10 @@ function dropped(s: ProgressSample | { droppedFrames: number; frame: number } | 
 const ctx = (): StartContext => ({ signal: new AbortController().signal, log: silentLogger(), report: () => {} });
 
 /** pagecast's own pipeline, exactly as the controller runs it. */
-async function runOurs(c: Case, url: string, registry: ProcessRegistry, root: string, seconds: number, encoder: Partial<EncoderArgsOptions>): Promise<Figures> {
+async function runOurs(c: Case, url: string, registry: ProcessRegistry, root: string, seconds: number, encoder: Partial<EncoderArgsOptions>, capture: BenchArgs['capture']): Promise<Figures> {
   const drivers = createMediaDrivers({ registry });
   // The encoder driver itself, for its pace (the machines see only the EncoderHandle part).
-  const encoderDriver = new FfmpegEncoderDriver({ registry, probeCacheFile: join(root, 'probe.json'), args: encoder });
+  const encoderDriver = new FfmpegEncoderDriver({ registry, probeCacheFile: join(root, 'probe.json'), args: encoder, capture });
   const input: StreamInput = { url, quality: c.quality, mode: 'hls', hwAccel: 'off', browser: BrowserOptions.parse({}) };
   const dir = join(root, `ours-${c.name}`);
   const display = await drivers.display.start(c.quality, ctx());
@@ -113,16 +119,18 @@ async function runOurs(c: Case, url: string, registry: ProcessRegistry, root: st
       await waitUntil(settled, 180_000, 'the encoder to adapt', { intervalMs: 500 }).catch(() => undefined); // measured as it is then
       const adaptMs = Date.now() - t0;
       const pg = (name: string) => registry.list().find((r) => r.name === name)!.pgid;
+      const grabPg = () => registry.list().find((r) => r.name === 'damage-grab')?.pgid;
       // A step during the measurement restarts FFmpeg: measure again (at most twice).
       for (let attempt = 0; ; attempt++) {
         const steps = enc.pace().steps;
-        const cpu = await measureCpu({ ffmpeg: pg('ffmpeg'), chromium: pg('chromium'), xvfb: pg('Xvfb') }, seconds);
+        const cpu = await measureCpu({ ffmpeg: pg('ffmpeg'), chromium: pg('chromium'), xvfb: pg('Xvfb'), grab: grabPg() }, seconds);
         const p = enc.pace();
         if (p.steps !== steps && attempt < 2) continue;
         const f = enc.figures();
         const pl = readMediaPlaylist(dir);
         const adapted = { speed: enc.speedOver(seconds * 1000), degradedTo: p.index === 0 ? 'none' : describeLevel(p.level), steps: p.steps, adaptMs };
-        return { cpu, speed: f?.speed ?? 0, droppedPct: dropped(f), servableMs, kbps: pl ? playlistKbps(dir, pl) : 0, adapted };
+        const capture = f?.capture && { path: f.capture.path, capturedFps: f.capture.capturedFps, encodedFps: f.capture.encodedFps };
+        return { cpu, speed: f?.speed ?? 0, droppedPct: dropped(f), servableMs, kbps: pl ? playlistKbps(dir, pl) : 0, adapted, ...(capture ? { capture } : {}) };
       }
     } finally {
       await enc.stop();
@@ -226,13 +234,14 @@ async function main(): Promise<void> {
   try {
     for (const c of cases) {
       const url = pages.url(c.page === 'static' ? '/static' : '/animated');
-      const ours = await runOurs(c, url, registry, root, args.seconds, args.encoder);
-      const skipped: Figures = { cpu: { ffmpeg: NaN, chromium: NaN, xvfb: NaN, total: NaN }, speed: NaN, droppedPct: NaN, servableMs: NaN, kbps: NaN };
+      const ours = await runOurs(c, url, registry, root, args.seconds, args.encoder, args.capture);
+      const skipped: Figures = { cpu: { ffmpeg: NaN, chromium: NaN, xvfb: NaN, grab: NaN, total: NaN }, speed: NaN, droppedPct: NaN, servableMs: NaN, kbps: NaN };
       const base = args.skipBaseline ? skipped : await runBaseline(c, url, registry, root, args.seconds);
       const line = (who: string, f: Figures) =>
-        `${c.name.padEnd(18)} ${who.padEnd(8)} cpu ${r1(f.cpu.total).toString().padStart(5)}% (ffmpeg ${r1(f.cpu.ffmpeg)}, chromium ${r1(f.cpu.chromium)}, xvfb ${r1(f.cpu.xvfb)})  speed ${f.speed.toFixed(3)}  dropped ${f.droppedPct.toFixed(2)}%  servable ${f.servableMs} ms  ${Math.round(f.kbps)} kbps`;
+        `${c.name.padEnd(18)} ${who.padEnd(8)} cpu ${r1(f.cpu.total).toString().padStart(5)}% (ffmpeg ${r1(f.cpu.ffmpeg)}, chromium ${r1(f.cpu.chromium)}, xvfb ${r1(f.cpu.xvfb)}${f.cpu.grab > 0 ? `, grab ${r1(f.cpu.grab)}` : ''})  speed ${f.speed.toFixed(3)}  dropped ${f.droppedPct.toFixed(2)}%  servable ${f.servableMs} ms  ${Math.round(f.kbps)} kbps`;
       console.log(line('pagecast', ours));
       const a = ours.adapted!;
+      if (ours.capture) console.log(`${c.name.padEnd(18)} capture  ${ours.capture.path}: ${r1(ours.capture.capturedFps)} frames grabbed/s, ${r1(ours.capture.encodedFps)} encoded/s`);
       console.log(`${c.name.padEnd(18)} adapted  speed ${a.speed.toFixed(3)}  degraded to ${a.degradedTo}  (${a.steps} steps, settled after ${Math.round(a.adaptMs / 1000)} s)`);
       console.log(line('baseline', base));
       console.log(`${c.name.padEnd(18)} ratio    cpu ${(ours.cpu.total / base.cpu.total).toFixed(2)}  servable ${(ours.servableMs / base.servableMs).toFixed(2)}  kbps ${(ours.kbps / base.kbps).toFixed(2)}`);
@@ -251,6 +260,7 @@ async function main(): Promise<void> {
         steps: ours.adapted!.steps,
         adaptMs: ours.adapted!.adaptMs,
         ...(floor === undefined ? {} : { floorCpuPct: r1(floor) }),
+        ...(ours.capture ? { capture: ours.capture.path, capturedFps: r1(ours.capture.capturedFps), encodedFps: r1(ours.capture.encodedFps) } : {}),
       });
     }
   } finally {

@@ -211,7 +211,7 @@ async function main(): Promise<number> {
         }
       }
       const need = model.streamsNeeded(devices.length);
-      for (const kind of ['ffmpeg', 'xvfb', 'chromium', 'crashpad'] as const) {
+      for (const kind of ['ffmpeg', 'damage-grab', 'xvfb', 'chromium', 'crashpad'] as const) {
         const n = procs.filter((p) => p.kind === kind).length;
         // Each browser has two crash handlers, which outlive it by a moment.
         if (n > (kind === 'crashpad' ? 2 * need : need)) {
@@ -224,7 +224,7 @@ async function main(): Promise<number> {
           }
         } else excessSince.delete(kind);
       }
-      chromiumMaxBytes = Math.max(chromiumMaxBytes, procs.filter((p) => p.kind !== 'ffmpeg' && p.kind !== 'xvfb').reduce((s, p) => s + p.rssBytes, 0));
+      chromiumMaxBytes = Math.max(chromiumMaxBytes, procs.filter((p) => p.kind !== 'ffmpeg' && p.kind !== 'xvfb' && p.kind !== 'damage-grab').reduce((s, p) => s + p.rssBytes, 0));
 
       // The controller's own figures.
       if (ctl !== undefined && readyAt > 0 && now - readyAt > WARM_MS && !restarting) {

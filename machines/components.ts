@@ -97,13 +97,16 @@ export interface BrowserDriver {
 }
 
 // ── encoder ────────────────────────────────────────────────────────────────────────────────
-/** How the encoder gets its frames: 'x11grab' is FFmpeg grabbing the whole display at a fixed rate. */
-export type CapturePath = 'x11grab';
+/**
+ * How the encoder gets its frames: 'x11grab' is FFmpeg grabbing the whole display at a fixed rate;
+ * 'damage' grabs it only when the X server reports that something was drawn (machines/media/damage-grab.py).
+ */
+export type CapturePath = 'x11grab' | 'damage';
 
 /** What the capture costs: frames taken from the display, and how many of them were encoded. */
 export interface CaptureFigures {
   path: CapturePath;
-  /** Frames captured per second (x11grab: its rate, whether anything changed or not). */
+  /** Frames captured per second (x11grab: its rate, whether anything changed or not; damage: grabs of changed frames). */
   capturedFps: number;
   /** Frames encoded per second over the last few seconds (a still page in adaptive mode: a few). */
   encodedFps: number;

@@ -16,10 +16,11 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-# python3-minimal: the few lines that send systemd's notify datagrams (controller/service/sd-notify.ts).
+# python3: the few lines that send systemd's notify datagrams (controller/service/sd-notify.ts), and
+# damage-driven capture (machines/media/damage-grab.py: ctypes, which python3-minimal lacks).
 $SUDO apt-get install -y -q --no-install-recommends \
   xvfb xauth chromium ffmpeg openssl procps ca-certificates \
-  fonts-dejavu-core fonts-liberation fonts-noto-core python3-minimal
+  fonts-dejavu-core fonts-liberation fonts-noto-core python3
 # For the tests only, so not in the runtime list above: the MQTT tests start their own mosquitto on
 # a free loopback port (pagecast itself talks to whatever broker --mqtt names); the coordination
 # tests start their own 3-member etcd cluster (etcd-server; pagecast itself talks to the site's

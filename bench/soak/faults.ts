@@ -57,14 +57,17 @@ function ours(s: Soak, kind: Kind): Proc[] {
   return ctl === undefined ? [] : pipelineProcesses().filter((p) => p.kind === kind && descendsFrom(p.pid, ctl));
 }
 
-/** The devices a process's stream reaches: FFmpeg's working directory is its stream's, and
- *  Chromium shares its DISPLAY with that FFmpeg. Xvfb does not say its display: all devices. */
+/** The devices a process's stream reaches: FFmpeg's working directory is its stream's (and its
+ *  damage-grab helper's), and Chromium shares its DISPLAY with that FFmpeg (x11grab names it after
+ *  -i) or helper (its first argument). Xvfb does not say its display: all devices. */
 function devicesOf(s: Soak, p: Proc): number[] {
   try {
-    let ff: Proc | undefined = p.kind === 'ffmpeg' ? p : undefined;
+    let ff: Proc | undefined = p.kind === 'ffmpeg' || p.kind === 'damage-grab' ? p : undefined;
     if (p.kind === 'chromium' || p.kind === 'renderer') {
       const display = /(?:^|\0)DISPLAY=([^\0]*)/.exec(readFileSync(`/proc/${p.pid}/environ`, 'utf8'))?.[1];
-      ff = display ? ours(s, 'ffmpeg').find((f) => f.cmdline.includes(` -i ${display} `)) : undefined;
+      ff = display
+        ? (ours(s, 'ffmpeg').find((f) => f.cmdline.includes(` -i ${display} `)) ?? ours(s, 'damage-grab').find((g) => g.cmdline.includes(`damage-grab.py ${display} `)))
+        : undefined;
     }
     if (ff) return s.streamDevices(basename(readlinkSync(`/proc/${ff.pid}/cwd`))) ?? ALL(s);
   } catch {
@@ -322,6 +325,7 @@ function controllerFault(kind: string, sig: 'SIGTERM' | 'SIGKILL'): FaultKind {
 
 export const FAULTS: FaultKind[] = [
   killKind('ffmpeg', 'kill-ffmpeg'),
+  killKind('damage-grab', 'kill-capture'),
   killKind('chromium', 'kill-chromium'),
   killKind('renderer', 'crash-renderer'),
   killKind('xvfb', 'kill-xvfb'),

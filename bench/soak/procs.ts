@@ -2,7 +2,7 @@
 // PAGECAST_OWNER in their environment), their kind, ancestry and memory.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 
-export type Kind = 'ffmpeg' | 'xvfb' | 'chromium' | 'renderer' | 'chromium-helper' | 'crashpad';
+export type Kind = 'ffmpeg' | 'damage-grab' | 'xvfb' | 'chromium' | 'renderer' | 'chromium-helper' | 'crashpad';
 
 export interface Proc {
   pid: number;
@@ -29,6 +29,7 @@ function stat(pid: number): { ppid: number; comm: string; state: string } | unde
 
 function kindOf(comm: string, cmdline: string): Kind | undefined {
   if (comm === 'ffmpeg') return 'ffmpeg';
+  if (/^python3/.test(comm) && cmdline.includes('damage-grab.py')) return 'damage-grab';
   if (comm === 'Xvfb') return 'xvfb';
   // Crashpad's handlers daemonize (their parent is init while their browser lives).
   if (comm.startsWith('chrome_crashpad')) return 'crashpad';

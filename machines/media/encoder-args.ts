@@ -2,6 +2,7 @@
 // table-tested (CAST.md §10): H.264 High at a level the device supports, keyframes exactly on
 // segment boundaries, a silent AAC track muxed in, a sliding live playlist with the seed's window.
 import type { Resolution, StreamMode } from '../../specs/schema.js';
+import type { CapturePath } from '../components.js';
 import { h264Level } from './playlist.js';
 
 export type VideoEncoder = 'libx264' | 'h264_vaapi' | 'h264_qsv' | 'h264_nvenc';
@@ -18,6 +19,12 @@ export type MotionMode = 'adaptive' | 'constant';
 
 export interface EncoderArgsOptions {
   display: string; // ':12'
+  /**
+   * Where the frames come from. 'x11grab': FFmpeg grabs the display at the rate. 'damage': raw
+   * frames on FFmpeg's fd 3 from damage-grab.py, written only when the display changed (and on the
+   * floor grid), stamped by the wall clock as FFmpeg reads them; adaptive motion only.
+   */
+  capture?: CapturePath; // x11grab
   /** Segment and init names start with this, unique per encoder run, so a restart never reuses a name. */
   runId: string;
   /** The directory already holds a playlist from an earlier run: continue it (media sequence, discontinuity). */
@@ -29,7 +36,7 @@ export interface EncoderArgsOptions {
   deleteThreshold?: number; // 5
   motion?: MotionMode; // adaptive
   /** Adaptive mode: at least one frame per this many seconds (aligned to the keyframe grid). */
-  floorSeconds?: number; // 0.25
+  floorSeconds?: number; // 0.5
   audioKbps?: number; // 48
   vaapiDevice?: string; // /dev/dri/renderD128
   /** libx264 threads; 0 lets x264 choose (one per core, sliced with zerolatency). */
@@ -52,7 +59,10 @@ export const ENCODER_DEFAULTS = {
   listSize: 20,
   deleteThreshold: 5,
   motion: 'adaptive' as MotionMode,
-  floorSeconds: 0.25,
+  capture: 'x11grab' as CapturePath,
+  // Two frames a second on a still page: each boundary of the 0.5 s ramp and the 2 s segments has
+  // one (measured: 0.25 cost a still 720p30 page a quarter more CPU, for frames that repeat).
+  floorSeconds: 0.5,
   audioKbps: 48,
   vaapiDevice: '/dev/dri/renderD128',
   x264Threads: 0,
@@ -80,9 +90,9 @@ export function rampSegments(segment: number, init: number): number {
  * Keyframe times as an FFmpeg expression: the ramp's short segments (so the stream is servable
  * early, with no stall when it starts), then one per segment.
  */
-export function keyframeExpr(segment: number, init: number, fps: number): string {
-  // Half a frame of tolerance: captured timestamps jitter around the boundary.
-  const eps = round(0.5 / fps);
+export function keyframeExpr(segment: number, init: number, fps: number, tolerance = 0.5 / fps): string {
+  // x11grab: half a frame of tolerance, since its timestamps jitter around the boundary.
+  const eps = round(tolerance);
   const n = rampSegments(segment, init);
   if (n === 0) return `expr:gte(t,n_forced*${segment}-${eps})`;
   const ramp = round(n * init);
@@ -119,18 +129,27 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   const gop = Math.round(fps * o.segmentSeconds);
   const init = o.initSegmentSeconds;
 
+  if (o.capture === 'damage' && o.motion !== 'adaptive') throw new Error('encoderArgs: damage capture is adaptive by nature');
+  const damage = o.capture === 'damage';
   const input = [
     '-hide_banner',
     '-loglevel', 'warning', '-nostats',
     '-progress', o.progress, '-stats_period', '1',
-    '-thread_queue_size', '64',
-    '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps), '-video_size', `${width}x${height}`, '-i', o.display,
+    // Damage capture: a short queue, so that an encoder that falls behind shows as frames the helper
+    // drops (which its pace reads) within a few frames, not as seconds of frames waiting here.
+    '-thread_queue_size', damage ? '4' : '64',
+    ...(damage
+      ? // A millisecond time base: wall-clock stamps keep their spacing (the frame rate's would round
+        // a floor frame between two frame slots onto one of them).
+        ['-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', `${width}x${height}`, '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:3']
+      : ['-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps), '-video_size', `${width}x${height}`, '-i', o.display]),
     '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono',
     '-map', '0:v', '-map', '1:a',
   ];
 
-  // Conversion to YUV happens after selection, so unchanged frames are never converted.
-  const select = o.motion === 'adaptive' ? [selectExpr(o.floorSeconds)] : [];
+  // Conversion to YUV happens after selection, so unchanged frames are never converted. Damage
+  // capture selected its frames already: each one it writes changed, or is a floor frame.
+  const select = o.motion === 'adaptive' && !damage ? [selectExpr(o.floorSeconds)] : [];
   // Variable rate keeps the capture timestamps; a 90 kHz encoder clock (the MPEG-TS one) keeps two
   // jittered captures from rounding onto one 1/fps tick, which FFmpeg would count as a drop.
   const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
@@ -184,7 +203,10 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
     // Forced keyframes define the GOP; -g is only a cap twice as long, so jitter never adds an extra one.
     '-g', String(gop * 2), '-keyint_min', String(Math.max(1, Math.round(fps * (init || o.segmentSeconds)))),
     '-sc_threshold', '0',
-    '-force_key_frames', keyframeExpr(o.segmentSeconds, init, fps),
+    // Damage capture writes a frame at every boundary a moment after it, never before, so its
+    // keyframe must never be taken early: the muxer cuts only at a keyframe past the boundary, and
+    // an early one (a frame stamped late in a startup stall) would make that segment twice as long.
+    '-force_key_frames', keyframeExpr(o.segmentSeconds, init, fps, damage ? 0.001 : 0.5 / fps),
   ];
   if (encoder !== 'libx264') gopArgs.splice(gopArgs.indexOf('-sc_threshold'), 2);
 

@@ -17,6 +17,9 @@ import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recen
 import { ProgressParser, recentFrameRate } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
 import { codecsString, h264Level, masterPlaylist, parseMediaPlaylist, type MediaPlaylist } from './playlist.js';
+import { checkDamageGrab, damageGrabArgs, defaultPython, keptUp, parseGrabCounts, type GrabCounts } from './damage-grab.js';
+import type { CapturePath } from '../components.js';
+import type { Socket } from 'node:net';
 
 export const MASTER_PLAYLIST = 'master.m3u8';
 /** The window over which status gives frames encoded per second. */
@@ -37,6 +40,15 @@ export interface FfmpegEncoderOptions {
   /** How long FFmpeg may take to report its first progress. */
   startTimeoutMs?: number; // 15 s
   pollMs?: number; // 200
+  /**
+   * 'auto' (the default): damage-driven capture where it runs (adaptive motion, python3 and the X
+   * extensions; checked once), x11grab otherwise. A path named here is used as it is.
+   */
+  capture?: 'auto' | CapturePath;
+  /** Python 3 for damage-grab.py; the system's (/usr/bin/python3) when there is one. */
+  python?: string;
+  /** Damage capture: a floor frame is grabbed anew at least this often. */
+  regrabSeconds?: number; // 2
 }
 
 /** Where the encoder stands on its ladder (encoder-pace.ts). */
@@ -94,8 +106,61 @@ export function readMediaPlaylist(dir: string, name = ENCODER_DEFAULTS.playlistN
 export class FfmpegEncoderDriver implements EncoderDriver {
   /** The level each stream reached, so an encoder the machine restarts does not fall behind again first. */
   private readonly reached = new Map<string, PaceState>();
+  /** Whether damage capture runs on this machine: undefined when it does, else why not (checked once). */
+  private damageCheck?: Promise<string | undefined>;
 
   constructor(private readonly opts: FfmpegEncoderOptions) {}
+
+  /** The capture path for a stream on `display` (see FfmpegEncoderOptions.capture). */
+  private async capturePath(display: string, q: { width: number; height: number; fps: number }, log: ReturnType<typeof componentLogger>): Promise<CapturePath> {
+    const wanted = this.opts.capture ?? 'auto';
+    const motion = this.opts.args?.motion ?? ENCODER_DEFAULTS.motion;
+    if (wanted !== 'auto') return wanted;
+    if (motion !== 'adaptive') return 'x11grab';
+    const first = this.damageCheck === undefined;
+    this.damageCheck ??= checkDamageGrab(this.opts.python ?? defaultPython(), { display, ...q, floorSeconds: 1, regrabSeconds: 1 });
+    const why = await this.damageCheck;
+    if (why !== undefined && first) log.warn({ why }, 'damage-driven capture does not run here: every stream grabs the display at its full rate (x11grab)');
+    return why === undefined ? 'damage' : 'x11grab';
+  }
+
+  /** Starts damage-grab.py writing into `into` (FFmpeg's fd 3), and lets go of this process's end of it. */
+  private startGrab(into: Socket, dir: string, display: string, q: { width: number; height: number }, fps: number, log: ReturnType<typeof componentLogger>, onCounts: (c: GrabCounts, at: number) => void): Grab {
+    const args = damageGrabArgs({ display, width: q.width, height: q.height, fps, floorSeconds: this.opts.args?.floorSeconds ?? ENCODER_DEFAULTS.floorSeconds, regrabSeconds: this.opts.regrabSeconds ?? 2 });
+    const child = spawnRegistered(this.opts.registry, 'damage-grab', this.opts.python ?? defaultPython(), args, { cwd: dir, stdin: 'ignore', stdout: into, stderr: 'pipe' });
+    into.destroy();
+    const counts: { at: number; frame: number }[] = [];
+    const lines: string[] = [];
+    let partial = '';
+    const err = child.subprocess.stderr as Readable | null;
+    err?.setEncoding('utf8');
+    err?.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        const c = parseGrabCounts(line);
+        if (c) {
+          const at = Date.now();
+          counts.push({ at, frame: c.grabs });
+          if (counts.length > 12) counts.shift();
+          onCounts(c, at);
+        } else if (line.trim() !== '') {
+          lines.push(line.slice(0, 500));
+          if (lines.length > 20) lines.shift();
+          log.debug({ line: line.slice(0, 200) }, 'damage-grab');
+        }
+      }
+    });
+    let stopping = false;
+    return {
+      counts,
+      exited: child.exited.then((e) => describeExit('damage-grab', e, stopping, lines)),
+      stop: async () => {
+        stopping = true;
+        await child.stop();
+      },
+    };
+  }
 
   async start(o: { display: string; input: StreamInput; dir: string }, ctx: StartContext): Promise<FfmpegEncoderHandle> {
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'encoder start aborted');
@@ -108,6 +173,9 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       signal: ctx.signal,
       log,
     });
+    if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'encoder start aborted');
+
+    const capture = await this.capturePath(o.display, o.input.quality, log);
     if (ctx.signal.aborted) throw new PagecastError('ABORTED', 'encoder start aborted');
 
     mkdirSync(o.dir, { recursive: true });
@@ -141,6 +209,8 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     let stopping = false;
     let stepping: Promise<void> | undefined;
     let figures: EncoderFigures | undefined;
+    /** The current run's damage-grab helper, if it has one. */
+    let grabOf: Grab | undefined;
     // Counters go on across the runs of one handle.
     let base = { frame: 0, dropped: 0, duplicated: 0 };
     let samples: SpeedSample[] = [];
@@ -176,34 +246,69 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       runIds.add(runId);
       const args = encoderArgs(q, probe.encoder, o.input.mode, {
         ...this.opts.args,
+        capture,
         display: o.display,
         runId,
         append,
         ...(level.preset ? { x264Preset: level.preset } : {}),
         ...(level.fps !== q.fps ? { fps: level.fps } : {}),
       });
-      log.info({ encoder: probe.encoder, append, runId, pace: describeLevel(level) }, 'starting FFmpeg');
+      log.info({ encoder: probe.encoder, capture, append, runId, pace: describeLevel(level) }, 'starting FFmpeg');
+      const damage = capture === 'damage';
       const child = spawnRegistered(this.opts.registry, 'ffmpeg', ffmpegPath, args, {
         cwd: o.dir,
-        stdin: 'pipe',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        stopSteps: FFMPEG_STOP,
+        // Damage capture: the frames arrive on fd 3; stdin stays the graceful stop's.
+        ...(damage ? { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] as const } : { stdin: 'pipe' as const, stdout: 'pipe' as const, stderr: 'pipe' as const }),
+        // FFmpeg reads no keys while an input is a pipe: a damage run is stopped by SIGTERM, which it
+        // handles the same way (it finishes the segment and the playlist).
+        stopSteps: damage ? FFMPEG_STOP.filter((s) => s.signal !== 'q') : FFMPEG_STOP,
       });
       const stderr = tailOf(child.subprocess.stderr as Readable | null);
       let runStopping = false;
       let firstProgress: () => void = () => {};
       const progressed = new Promise<void>((r) => (firstProgress = r));
+      // The helper writes straight into FFmpeg's fd 3, and this process keeps no end of that pipe:
+      // when FFmpeg goes the helper's next write fails and it ends; when the helper goes FFmpeg reads
+      // the end of its input, and is stopped here with the helper's words as the reason.
+      // Damage capture: FFmpeg's speed stays 1 (frames are stamped as it reads them), so the pace
+      // reads how much of what was due FFmpeg took: stream time that advances only that fast.
+      let paceFrom: { counts: GrabCounts; at: number; outS: number } | undefined;
+      let lastFrame: number | undefined;
+      const grab = damage
+        ? this.startGrab(child.subprocess.stdio[3] as Socket, o.dir, o.display, q, level.fps, log, (c, at) => {
+            if (paceFrom) {
+              const outS = paceFrom.outS + ((at - paceFrom.at) / 1000) * keptUp(paceFrom.counts, c);
+              observe(run, { at, outS, ...(lastFrame === undefined ? {} : { frame: lastFrame }) });
+              paceFrom = { counts: c, at, outS };
+            } else paceFrom = { counts: c, at, outS: 0 };
+          })
+        : undefined;
+      const ffmpegExited = child.exited.then((e) => describeExit('FFmpeg', e, runStopping, stderr()));
       const run: Run = {
         runId,
         progressed,
         replaced: false,
-        exited: child.exited.then((e) => describeExit('FFmpeg', e, runStopping, stderr())),
+        exited: grab
+          ? // The helper ends quietly (code 0) only when FFmpeg closed its input: then FFmpeg's exit
+            // tells. A helper that failed (FFmpeg then ends on the broken input, often first) does.
+            Promise.race([
+              ffmpegExited.then(async (e) => {
+                if (runStopping) return e;
+                const g = await Promise.race([grab.exited, new Promise<undefined>((r) => void setTimeout(() => r(undefined), 1000).unref())]);
+                return g && g.code !== 0 ? g : e;
+              }),
+              grab.exited.then((e) => (runStopping || e.code === 0 ? ffmpegExited : child.stop().then(() => e))),
+            ])
+          : ffmpegExited,
         stop: async () => {
           runStopping = true;
           await child.stop();
+          await grab?.stop();
         },
       };
+      grabOf = grab;
+      // However the run ended, its helper goes with it (and out of the registry).
+      if (grab) void run.exited.then(() => grab.stop());
       stderrOf.set(run, stderr);
       streamStart = undefined;
       const parser = new ProgressParser();
@@ -221,13 +326,15 @@ export class FfmpegEncoderDriver implements EncoderDriver {
             bitrateKbps: s.bitrateKbps, // NaN when FFmpeg does not know: then read from the segments
             frame: base.frame + nz(s.frame),
             at: new Date(now).toISOString(),
-            // x11grab takes every frame at the level's rate; adaptive mode encodes only those that changed.
-            // encodedFps is read from the pace's samples of this run when the figures are (below).
-            capture: { path: 'x11grab', capturedFps: level.fps, encodedFps: 0 },
+            // x11grab takes every frame at the level's rate; adaptive mode encodes only those that
+            // changed. Damage capture grabs only what changed. Both rates are read from their samples
+            // of this run when the figures are (below).
+            capture: { path: capture, capturedFps: level.fps, encodedFps: 0 },
           };
           firstProgress();
+          if (Number.isFinite(s.frame)) lastFrame = s.frame;
           if (Number.isFinite(s.outTimeUs)) {
-            observe(run, { at: now, outS: s.outTimeUs / 1e6, ...(Number.isFinite(s.frame) ? { frame: s.frame } : {}) });
+            if (!damage) observe(run, { at: now, outS: s.outTimeUs / 1e6, ...(Number.isFinite(s.frame) ? { frame: s.frame } : {}) });
             // When this run's stream time 0 was, on the wall clock: a sample is printed after the
             // frame it counts was captured, so the earliest estimate is the closest.
             if (run === current && s.outTimeUs > 0) streamStart = Math.min(streamStart ?? Infinity, now - s.outTimeUs / 1000);
@@ -384,7 +491,11 @@ export class FfmpegEncoderDriver implements EncoderDriver {
         figures && {
           ...figures,
           ...(Number.isFinite(figures.bitrateKbps) ? {} : { bitrateKbps: nz(currentSegmentKbps()) }),
-          capture: { ...figures.capture!, encodedFps: nz(recentFrameRate(samples, ENCODED_FPS_WINDOW_MS)) },
+          capture: {
+            ...figures.capture!,
+            ...(grabOf ? { capturedFps: nz(recentFrameRate(grabOf.counts, ENCODED_FPS_WINDOW_MS)) } : {}),
+            encodedFps: nz(recentFrameRate(samples, ENCODED_FPS_WINDOW_MS)),
+          },
         },
       servable: () => servable,
       pace: () => ({ level: levels[pace.level]!, index: pace.level, levels, steps, speed: recentSpeed(samples, Date.now(), paceOpts.windowMs) }),
@@ -396,6 +507,14 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     };
     return handle;
   }
+}
+
+/** A run's damage-grab helper. */
+interface Grab {
+  /** Its grab counter, once a second (the last dozen). */
+  counts: { at: number; frame: number }[];
+  exited: Promise<ExitInfo>;
+  stop(): Promise<void>;
 }
 
 /** One FFmpeg process of a handle. */

@@ -20,7 +20,7 @@ describe('the systemd unit', () => {
     // The messages come from the helper (a child), not the main process.
     expect(value('NotifyAccess')).toBe('all');
     expect(HELPER_SOURCE).toContain('NOTIFY_SOCKET');
-    expect(installShPackages()).toContain('python3-minimal');
+    expect(installShPackages()).toContain('python3');
     // SIGTERM to pagecast alone, so that it stops its pipelines in order.
     expect(value('KillMode')).toBe('mixed');
   });

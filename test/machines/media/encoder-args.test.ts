@@ -93,12 +93,29 @@ describe('encoderArgs', () => {
 
   it('adaptive motion selects changed frames before conversion and writes variable frame rate', () => {
     const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
-    expect(opt(a, '-vf')).toBe(`${selectExpr(0.25)},format=yuv420p`);
+    expect(opt(a, "-vf")).toBe(`${selectExpr(0.5)},format=yuv420p`);
     expect(opt(a, '-fps_mode')).toBe('vfr');
     expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
     const c = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, motion: 'constant' });
     expect(opt(c, '-vf')).toBe('format=yuv420p');
     expect(opt(c, '-fps_mode')).toBe('cfr');
+  });
+
+  it('damage capture reads raw frames on fd 3 stamped by the wall clock, and selects nothing itself', () => {
+    const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, capture: 'damage' });
+    expect(a.slice(a.indexOf('-f'), a.indexOf('-i') + 2)).toEqual([
+      '-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', '1280x720', '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:3',
+    ]);
+    expect(a).not.toContain('x11grab');
+    expect(opt(a, '-thread_queue_size')).toBe('4'); // a slow encoder shows as drops within a few frames
+    expect(opt(a, '-vf')).toBe('format=yuv420p');
+    expect(opt(a, '-fps_mode')).toBe('vfr');
+    // Keyframes on the same grid, never taken before a boundary (the helper writes a frame just after each).
+    expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 30, 0.001));
+    // The stream's other rules are the same as x11grab's: High profile, level, GOP cap, segmenting.
+    const x = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
+    for (const name of ['-g', '-keyint_min', '-profile:v', '-level:v', '-maxrate', '-hls_time', '-hls_init_time', '-hls_flags']) expect(opt(a, name), name).toBe(opt(x, name));
+    expect(() => encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, capture: 'damage', motion: 'constant' })).toThrow(/adaptive/);
   });
 
   it.each([

@@ -1,7 +1,7 @@
 // The whole media path on loopback: page server → Xvfb → Chromium → FFmpeg → stream server →
 // undici / ffprobe / an independent ffmpeg reader. Then the faults: FFmpeg SIGKILL and restart
 // (the playlist continues and a following reader goes on), Xvfb killed.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -109,8 +109,9 @@ describe.each(['hls', 'fmp4'] as const)('a real %s stream through the stream ser
         expect(frames.length).toBeGreaterThanOrEqual(Math.floor(FPS * seg.duration * 0.8));
       }
       const f = enc.figures()!;
-      // A moving page: every captured frame is encoded.
-      expect(f.capture).toMatchObject({ path: 'x11grab', capturedFps: FPS });
+      // A moving page: damage capture grabs every frame, and every grabbed frame is encoded.
+      expect(f.capture!.path).toBe('damage');
+      expect(f.capture!.capturedFps).toBeGreaterThanOrEqual(FPS * 0.8);
       expect(f.capture!.encodedFps).toBeGreaterThanOrEqual(FPS * 0.8);
       expect(f.speed).toBeGreaterThan(0.9);
       expect(f.bitrateKbps).toBeGreaterThan(0);
@@ -139,11 +140,15 @@ describe('faults', () => {
       const ffmpegs = registry.list().filter((r) => r.name === 'ffmpeg');
       expect(ffmpegs, 'only this test\'s FFmpeg runs').toHaveLength(1);
       const ffmpegPid = ffmpegs[0]!.pid;
+      const helper = registry.list().find((r) => r.name === 'damage-grab')!;
+      expect(helper, 'the capture helper of this FFmpeg').toBeDefined();
       process.kill(ffmpegPid, 'SIGKILL');
       const e = await enc.exited;
       expect(e).toMatchObject({ reason: 'killed', signal: 'SIGKILL' });
       expect(e.message).toContain('FFmpeg killed by SIGKILL');
       expect(reports.some((r) => r.type === 'EncoderRunning' && r.status === 'False' && r.reason === 'Killed')).toBe(true);
+      // Its capture helper was writing into it: it ends with it.
+      await waitUntil(() => !existsSync(`/proc/${helper.pid}`) && !registry.list().some((r) => r.pid === helper.pid), 5000, 'the damage-grab helper gone with its FFmpeg');
 
       enc = await drivers.encoder.start({ display: display.display, input: input('hls'), dir }, ctx());
       await enc.servable();
