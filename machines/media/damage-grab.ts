@@ -65,6 +65,7 @@ export function checkDamageGrab(python: string, o: DamageGrabOptions, timeoutMs 
   return new Promise((resolve) => {
     execFile(python, [...damageGrabArgs(o), '--check'], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err && stdout.trim() === 'ok') return resolve(undefined);
+      if (err && (err as { killed?: boolean }).killed) return resolve(`the check took longer than ${timeoutMs} ms`);
       const said = `${stderr}`.trim().split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ');
       resolve(said || (err ? err.message : `unexpected answer: ${stdout.trim().slice(0, 200)}`));
     });

@@ -152,7 +152,10 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   const select = o.motion === 'adaptive' && !damage ? [selectExpr(o.floorSeconds)] : [];
   // Variable rate keeps the capture timestamps; a 90 kHz encoder clock (the MPEG-TS one) keeps two
   // jittered captures from rounding onto one 1/fps tick, which FFmpeg would count as a drop.
-  const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
+  // Damage capture's input has a millisecond time base, which FFmpeg would also hand the encoder as
+  // its frame rate (x264 then budgets each frame for a thousandth of a second: a fifth of the bits,
+  // visibly soft): -r gives the spec's rate for rate control, and vfr keeps every frame's own time.
+  const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', ...(damage ? ['-r', String(fps)] : []), '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
 
   let video: string[];
   switch (encoder) {

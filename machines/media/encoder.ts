@@ -120,6 +120,8 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     const first = this.damageCheck === undefined;
     this.damageCheck ??= checkDamageGrab(this.opts.python ?? defaultPython(), { display, ...q, floorSeconds: 1, regrabSeconds: 1 });
     const why = await this.damageCheck;
+    // A display that did not answer in time says nothing about this machine: ask again next time.
+    if (why !== undefined && TRANSIENT_CHECK_FAILURE.test(why)) this.damageCheck = undefined;
     if (why !== undefined && first) log.warn({ why }, 'damage-driven capture does not run here: every stream grabs the display at its full rate (x11grab)');
     return why === undefined ? 'damage' : 'x11grab';
   }
@@ -267,9 +269,6 @@ export class FfmpegEncoderDriver implements EncoderDriver {
       let runStopping = false;
       let firstProgress: () => void = () => {};
       const progressed = new Promise<void>((r) => (firstProgress = r));
-      // The helper writes straight into FFmpeg's fd 3, and this process keeps no end of that pipe:
-      // when FFmpeg goes the helper's next write fails and it ends; when the helper goes FFmpeg reads
-      // the end of its input, and is stopped here with the helper's words as the reason.
       // Damage capture: FFmpeg's speed stays 1 (frames are stamped as it reads them), so the pace
       // reads how much of what was due FFmpeg took: stream time that advances only that fast.
       let paceFrom: { counts: GrabCounts; at: number; outS: number } | undefined;
@@ -283,6 +282,9 @@ export class FfmpegEncoderDriver implements EncoderDriver {
             } else paceFrom = { counts: c, at, outS: 0 };
           })
         : undefined;
+      // The helper writes straight into FFmpeg's fd 3, and this process keeps no end of that pipe:
+      // when FFmpeg goes the helper's next write fails and it ends; when the helper goes FFmpeg reads
+      // the end of its input, and is stopped here with the helper's words as the reason.
       const ffmpegExited = child.exited.then((e) => describeExit('FFmpeg', e, runStopping, stderr()));
       const run: Run = {
         runId,
@@ -508,6 +510,9 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     return handle;
   }
 }
+
+/** A damage-grab check that failed for the display's sake, not the machine's. */
+const TRANSIENT_CHECK_FAILURE = /cannot open display|took longer than/;
 
 /** A run's damage-grab helper. */
 interface Grab {

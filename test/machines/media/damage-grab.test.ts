@@ -26,5 +26,7 @@ describe('damage-grab helper', () => {
   it('the check says why it cannot run: a display that is not there, a python that is not there', async () => {
     expect(await checkDamageGrab(defaultPython(), { ...o, display: ':239' })).toMatch(/cannot open display :239/);
     expect(await checkDamageGrab('/nonexistent/python3', o)).toMatch(/ENOENT/);
+    // A check that hangs (a display that does not answer) is cut off, and says so.
+    expect(await checkDamageGrab(defaultPython(), o, 1)).toBe('the check took longer than 1 ms');
   });
 });

@@ -110,6 +110,10 @@ describe('encoderArgs', () => {
     expect(opt(a, '-thread_queue_size')).toBe('4'); // a slow encoder shows as drops within a few frames
     expect(opt(a, '-vf')).toBe('format=yuv420p');
     expect(opt(a, '-fps_mode')).toBe('vfr');
+    // The encoder's rate control is told the spec's rate, not the input's millisecond time base
+    // (x264 gave an animated 720p30 page a twentieth of the bits, visibly soft, without it).
+    expect(opt(a, '-r')).toBe('30');
+    expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
     // Keyframes on the same grid, never taken before a boundary (the helper writes a frame just after each).
     expect(opt(a, '-force_key_frames')).toBe(keyframeExpr(2, 0.5, 30, 0.001));
     // The stream's other rules are the same as x11grab's: High profile, level, GOP cap, segmenting.
