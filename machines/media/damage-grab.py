@@ -222,6 +222,7 @@ def main():
         # Late (a busy machine): the floor goes on from now, not in a burst of the slots missed.
         next_floor = math.floor((max(at, time.monotonic() - floor_s / 2) - t0) / floor_s + 1e-6) + 1
 
+
 if __name__ == '__main__':
     try:
         main()
