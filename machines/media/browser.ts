@@ -418,7 +418,9 @@ export class ChromiumBrowserDriver implements BrowserDriver {
 
     /** One attempt to load a page; its state says how it went. */
     const load = async (inst: Instance, p: PageSlot, how: 'goto' | 'reload'): Promise<void> => {
-      p.state = 'loading';
+      // A failed page tried again on its turn stays failed, with its error, until it loads: status
+      // (and the console, MQTT) must not flicker to loading and back each turn, hiding the error.
+      if (p.state !== 'failed') p.state = 'loading';
       try {
         const res = how === 'goto' ? await p.tab.goto(p.input.url, { waitUntil: 'load' }) : await p.tab.reload({ waitUntil: 'load' });
         if (res && res.status() >= 400) throw Object.assign(new Error(`HTTP ${res.status()}`), { status: res.status() });

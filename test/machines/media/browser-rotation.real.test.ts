@@ -117,8 +117,16 @@ describe('a rotation of pages in one Chromium', () => {
     expect(running.rotation()).toMatchObject({ showing: 0, pages: [{ state: 'ready' }, {}, {}, {}] });
     await waitUntil(() => running!.rotation()!.pages.every((p) => p.state !== 'loading'), 5000, 'every page loaded or failed');
     expect(running.rotation()!.pages.map((p) => p.state)).toEqual(['ready', 'failed', 'ready', 'ready']);
+    // What status says of the failed page, sampled through its retries: failed with its error, never
+    // flickering to loading (which would hide the error) while it is tried again.
+    const brokenSeen = new Set<string>();
+    const sampler = setInterval(() => {
+      const b = running?.rotation()?.pages[1];
+      if (b) brokenSeen.add(`${b.state} ${b.error ?? ''}`);
+    }, 10);
     // Two full turns and more.
-    await waitUntil(() => reports.filter((r) => r.type === 'PageShown').length >= 8, 20_000, () => `eight pages shown (${JSON.stringify(reports.map((r) => r.message))})`, { intervalMs: 100 });
+    await waitUntil(() => reports.filter((r) => r.type === 'PageShown').length >= 8, 20_000, () => `eight pages shown (${JSON.stringify(reports.map((r) => r.message))})`, { intervalMs: 100 }).finally(() => clearInterval(sampler));
+    expect([...brokenSeen]).toEqual(['failed HTTP 500']);
     await capture.stop();
     const seen = runs(capture.names());
     capture = undefined;
