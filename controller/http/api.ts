@@ -10,7 +10,7 @@ import { issuesToProblems } from '../../specs/diagnostics.js';
 import { escapeControl } from '../../specs/escape.js';
 import { redactText } from '../status/redact.js';
 import { tokensEqual } from './auth.js';
-import { answerClientError } from './client-error.js';
+import { answerClientError, timeoutCheckInterval } from './client-error.js';
 import { isIngressRequest, ingressUser, type IngressTrust } from './ingress.js';
 import { parseJson } from './json-body.js';
 import { HttpError, NAME_RE, hostOf, isLoopbackHost, readBody, type ErrorBody } from './request.js';
@@ -161,8 +161,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const consoleHandler = new ConsoleHandler({ control: opts.control, token: opts.token, log: log.child({ component: 'console' }), ffmpegPath: opts.ffmpegPath });
   const handler = new ApiHandler(opts.control, opts.token, loopbackBind, log, consoleHandler, opts.trustIngress);
   const timeouts = opts.timeouts ?? { headersMs: 10_000, requestMs: 15_000 };
-  const checkEvery = Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4)));
-  const server: Server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
+  const server: Server = createServer({ connectionsCheckingInterval: timeoutCheckInterval(timeouts.headersMs, timeouts.requestMs) }, (req, res) => {
     handler.handle(req, res).catch((err: unknown) => {
       // handle() answers every error itself; this is the last line before an unhandled rejection.
       log.error({ err: redactText(String((err as Error)?.message ?? err)) }, 'api: request failed unexpectedly');

@@ -2,6 +2,14 @@
 // 'clientError'): a bad request line or head, a head too large, or a head or request not in time.
 import type { Socket } from 'node:net';
 
+/**
+ * How often node should check its header and request timeouts (30 s by default, which would let a
+ * silent connection live up to 30 s past them): a quarter of the shorter one, 50 ms to 1 s.
+ */
+export function timeoutCheckInterval(headersMs: number, requestMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(headersMs, requestMs) / 4)));
+}
+
 /** How long a socket answered here is read and dropped before it is closed. */
 const LINGER_MS = 2000;
 

@@ -12,7 +12,7 @@ import type { StreamFetchStats, StreamPublisher } from '../../machines/component
 import type { StreamMode } from '../../specs/schema.js';
 import { MASTER_PLAYLIST } from '../../machines/media/encoder.js';
 import { PagecastError } from '../../machines/errors.js';
-import { answerClientError } from './client-error.js';
+import { answerClientError, timeoutCheckInterval } from './client-error.js';
 import { firstLanAddress, localAddressFor } from './local-address.js';
 import type { Logger } from '../../machines/log.js';
 
@@ -227,9 +227,7 @@ export class StreamServer implements StreamPublisher {
     const host = this.opts.host ?? '0.0.0.0';
     const port = this.opts.port ?? 8181;
     const l = this.limits;
-    // Node checks the header and request timeouts on this interval (30 s by default).
-    const checkEvery = Math.max(50, Math.min(1000, Math.floor(Math.min(l.headersTimeoutMs, l.requestTimeoutMs) / 4)));
-    const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => this.onRequest(req, res));
+    const server = createServer({ connectionsCheckingInterval: timeoutCheckInterval(l.headersTimeoutMs, l.requestTimeoutMs) }, (req, res) => this.onRequest(req, res));
     server.headersTimeout = Math.min(l.headersTimeoutMs, l.requestTimeoutMs);
     server.requestTimeout = l.requestTimeoutMs;
     server.keepAliveTimeout = l.keepAliveTimeoutMs;

@@ -210,14 +210,12 @@ def main():
         if wait > 0:
             time.sleep(wait)
         if not taken():
-            dropped += 1
-            slot = max(slot, math.floor((at - t0) / frame_dt + 1e-6))
-            next_floor = math.floor((max(at, time.monotonic() - floor_s / 2) - t0) / floor_s + 1e-6) + 1
-            continue
-        if dirty or time.monotonic() - last_grab >= regrab_s:
-            dirty = False
-            last_grab = grab()
-        write()
+            dropped += 1  # a changed screen stays due: the next slot tries again
+        else:
+            if dirty or time.monotonic() - last_grab >= regrab_s:
+                dirty = False
+                last_grab = grab()
+            write()
         slot = max(slot, math.floor((at - t0) / frame_dt + 1e-6))
         # Late (a busy machine): the floor goes on from now, not in a burst of the slots missed.
         next_floor = math.floor((max(at, time.monotonic() - floor_s / 2) - t0) / floor_s + 1e-6) + 1

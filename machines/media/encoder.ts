@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PagecastError } from '../errors.js';
 import { componentLogger } from '../log.js';
+import { lineSplitter } from '../processes/dead-man-rules.js';
 import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type ProcessRegistry } from '../processes/registry.js';
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
@@ -133,26 +134,24 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     into.destroy();
     const counts: { at: number; frame: number }[] = [];
     const lines: string[] = [];
-    let partial = '';
     const err = child.subprocess.stderr as Readable | null;
     err?.setEncoding('utf8');
-    err?.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) {
+    err?.on(
+      'data',
+      lineSplitter((line) => {
         const c = parseGrabCounts(line);
         if (c) {
           const at = Date.now();
           counts.push({ at, frame: c.grabs });
           if (counts.length > 12) counts.shift();
           onCounts(c, at);
-        } else if (line.trim() !== '') {
-          lines.push(line.slice(0, 500));
-          if (lines.length > 20) lines.shift();
-          log.debug({ line: line.slice(0, 200) }, 'damage-grab');
+          return;
         }
-      }
-    });
+        lines.push(line.slice(0, 500));
+        if (lines.length > 20) lines.shift();
+        log.debug({ line: line.slice(0, 200) }, 'damage-grab');
+      }),
+    );
     let stopping = false;
     return {
       counts,
