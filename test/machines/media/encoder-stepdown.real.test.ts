@@ -46,7 +46,11 @@ afterAll(async () => {
 describe('an encoder that falls behind real time', () => {
   it('steps down behind the same handle, reports EncoderDegraded, then keeps up with the playlist going on', { timeout: 180_000 }, async () => {
     const dir = join(root, 'stream');
-    const h = await new FfmpegEncoderDriver({ registry, pace, args: { listSize: 12, deleteThreshold: 2 } }).start({ display: display.display, input: input(), dir }, ctx());
+    // x11grab: it asks for all 60 frames a second whatever is painted, so this machine always falls
+    // behind. With damage capture only the frames Chromium manages to paint are due, and on two
+    // cores that rate is whatever FFmpeg leaves it, so whether the encoder falls behind (and steps
+    // down on the share it drops, damage-grab.test.ts) is the machine's choice, not the test's.
+    const h = await new FfmpegEncoderDriver({ registry, pace, capture: 'x11grab', args: { listSize: 12, deleteThreshold: 2 } }).start({ display: display.display, input: input(), dir }, ctx());
     let exited = false;
     void h.exited.then(() => (exited = true));
     try {
