@@ -11,6 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import type { StreamFetchStats, StreamPublisher } from '../../machines/components.js';
 import type { StreamMode } from '../../specs/schema.js';
 import { MASTER_PLAYLIST } from '../../machines/media/encoder.js';
+import { ENCODER_DEFAULTS } from '../../machines/media/encoder-args.js';
+import { withSteadyTargetDuration } from '../../machines/media/playlist.js';
 import { PagecastError } from '../../machines/errors.js';
 import { answerClientError, timeoutCheckInterval } from './client-error.js';
 import { firstLanAddress, localAddressFor } from './local-address.js';
@@ -183,6 +185,8 @@ export interface StreamServerOptions {
   resolveLocal?: (deviceHost: string) => Promise<string>;
   /** Timeouts and connection caps; DEFAULT_STREAM_LIMITS for what is not given. */
   limits?: Partial<StreamServerLimits>;
+  /** The encoders' segment length: the least EXT-X-TARGETDURATION served (withSteadyTargetDuration). */
+  segmentSeconds?: number;
 }
 
 export type FetchListener = (streamId: string, client: string, kind: FetchKind, at: string) => void;
@@ -443,8 +447,9 @@ export class StreamServer implements StreamPublisher {
   /** Returns true when a read stream took ownership of the file descriptor. */
   private async sendFile(req: IncomingMessage, res: ServerResponse, fd: number, statSize: number, stream: Published, type: StreamFileType): Promise<boolean> {
     const head = req.method === 'HEAD';
-    // Playlists are small and replaced by rename: read whole, so the body is one consistent version.
-    const body = type.kind === 'playlist' && !head ? readRange(fd, 0, statSize) : undefined;
+    // Playlists are small and replaced by rename: read whole, so the body is one consistent version
+    // (for HEAD too, so that its length is the served one).
+    const body = type.kind === 'playlist' ? this.servedPlaylist(readRange(fd, 0, statSize)) : undefined;
     const size = body ? body.length : statSize;
     const range = parseRange(req.headers.range, size);
     res.setHeader('Content-Type', type.mime);
@@ -490,6 +495,12 @@ export class StreamServer implements StreamPublisher {
       this.log.debug({ streamId: stream.streamId, err }, 'segment response ended early');
     }
     return true;
+  }
+
+  private servedPlaylist(raw: Buffer): Buffer {
+    const text = raw.toString('utf8');
+    const served = withSteadyTargetDuration(text, this.opts.segmentSeconds ?? ENCODER_DEFAULTS.segmentSeconds);
+    return served === text ? raw : Buffer.from(served, 'utf8');
   }
 
   private notFound(res: ServerResponse): void {

@@ -110,6 +110,28 @@ export function parseMediaPlaylist(text: string, source = 'playlist'): MediaPlay
   return out;
 }
 
+/**
+ * The media playlist as served, with an EXT-X-TARGETDURATION a player can trust. FFmpeg writes
+ * the longest listed segment's duration rounded half to even, so a playlist that lists only the
+ * 0.5 s segments of a stream's first seconds, or of a restart, says 0: invalid (RFC 8216
+ * §4.3.3.1), and a player reloads it without pause (FFmpeg's own HLS reader gives the stream up
+ * after a few such reloads; measured). Its value also moves as the ramp's segments come and go,
+ * which a server must not do (§6.2.1). Served instead: `floorSeconds` (the encoder's segment
+ * length), or more if a listed segment, rounded to the nearest second, is longer. Text without
+ * the tag (a master playlist), or with the right value already, comes back unchanged.
+ */
+export function withSteadyTargetDuration(text: string, floorSeconds: number): string {
+  const tag = /^#EXT-X-TARGETDURATION:[^\r\n]*$/m.exec(text);
+  if (!tag) return text;
+  let target = Math.max(1, Math.ceil(floorSeconds));
+  for (const m of text.matchAll(/^#EXTINF:([^,\r\n]*)/gm)) {
+    const d = Number.parseFloat(m[1]!);
+    if (Number.isFinite(d)) target = Math.max(target, Math.floor(d + 0.5));
+  }
+  const line = `#EXT-X-TARGETDURATION:${target}`;
+  return tag[0] === line ? text : text.slice(0, tag.index) + line + text.slice(tag.index + tag[0].length);
+}
+
 /** Attributes of the first EXT-X-STREAM-INF of a master playlist (quoted values unquoted). */
 export function parseMasterPlaylist(text: string, source = 'master playlist'): { attrs: Record<string, string>; uri: string } {
   const lines = text.split(/\r?\n/).map((l) => l.trim());

@@ -97,6 +97,10 @@ describe('parsePlaylist: media', () => {
     expect(() => parsePlaylist('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:abc,\nseg.ts\n', BASE)).toThrow(/EXTINF duration/);
     expect(() => parsePlaylist('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n#EXT-X-PROGRAM-DATE-TIME:yesterday\ns.ts', BASE)).toThrow(/PROGRAM-DATE-TIME/);
     expect(() => parsePlaylist('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:1,\ns.ts', BASE)).toThrow(/encrypted/);
+    // What FFmpeg writes for a playlist of 0.5 s segments, and a segment longer than the target.
+    expect(() => parsePlaylist('#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0.5,\ns.ts', BASE)).toThrow(/TARGETDURATION is 0/);
+    expect(() => parsePlaylist('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.51,\nr.ts\n#EXTINF:1.5,\ns.ts', BASE)).toThrow(/EXTINF 1.5 of s.ts is over EXT-X-TARGETDURATION 1/);
+    expect(media('#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.499,\ns.ts').segments).toHaveLength(1);
   });
   it('accepts CRLF line endings', () => {
     expect(media(sliding(2).replace(/\n/g, '\r\n')).segments).toHaveLength(2);

@@ -201,6 +201,9 @@ function parseMedia(lines: string[], baseUrl: string): MediaPlaylist {
   }
   if (duration !== undefined) throw new PlaylistError('#EXTINF without a segment URI');
   if (targetDuration === undefined) throw new PlaylistError('media playlist has no #EXT-X-TARGETDURATION');
+  // RFC 8216 §4.3.3.1: every EXTINF, rounded to the nearest integer, at most the target duration.
+  const over = segments.find((s) => Math.floor(s.duration + 0.5) > targetDuration!);
+  if (over) throw new PlaylistError(`EXTINF ${over.duration} of ${over.uri.slice(over.uri.lastIndexOf('/') + 1)} is over EXT-X-TARGETDURATION ${targetDuration}`);
   const out: MediaPlaylist = { kind: 'media', targetDuration, mediaSequence, endList, segments };
   if (playlistType) out.playlistType = playlistType;
   return out;

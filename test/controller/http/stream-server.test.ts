@@ -85,6 +85,26 @@ describe('serving', () => {
     expect(seg.body.equals(SEG)).toBe(true);
   });
 
+  it("serves the media playlist with a steady TARGETDURATION, not the 0 FFmpeg writes for the first 0.5 s segments (GET and HEAD alike)", async () => {
+    // FFmpeg's own output for 0.5 s segments, as the encoder's ramp makes them.
+    const dir = join(root, 'ramp');
+    await mkdir(dir);
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x48:r=10', '-t', '1.6', '-c:v', 'libx264', '-force_key_frames', 'expr:gte(t,n_forced*0.5)',
+      '-f', 'hls', '-hls_time', '0.5', '-hls_list_size', '3', '-hls_flags', 'omit_endlist', join(dir, 'stream.m3u8')]);
+    const { readFile } = await import('node:fs/promises');
+    const written = await readFile(join(dir, 'stream.m3u8'), 'utf8');
+    expect(written, 'FFmpeg writes 0 for a playlist of 0.5 s segments (the test shows the fix only if it does)').toContain('#EXT-X-TARGETDURATION:0\n');
+    await writeFile(join(dir, 'master.m3u8'), MASTER);
+    const { token } = server.publish('ramp', dir, 'hls');
+    const get = await req(`/s/${token}/stream.m3u8`);
+    expect(get.body.toString()).toBe(written.replace('#EXT-X-TARGETDURATION:0\n', '#EXT-X-TARGETDURATION:2\n'));
+    expect(get.headers['content-length']).toBe(String(get.body.length));
+    const head = await req(`/s/${token}/stream.m3u8`, { method: 'HEAD' });
+    expect(head.headers['content-length']).toBe(String(get.body.length));
+    const range = await req(`/s/${token}/stream.m3u8`, { headers: { range: 'bytes=0-40' } });
+    expect(range.body.toString()).toBe(get.body.subarray(0, 41).toString());
+  });
+
   it('serves an fMP4 stream: init segment and media segments', async () => {
     const dir = join(root, 'fmp4');
     await mkdir(dir);

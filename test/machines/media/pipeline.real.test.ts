@@ -80,6 +80,10 @@ describe.each(['hls', 'fmp4'] as const)('a real %s stream through the stream ser
       // Past the window (4 listed + 2 kept): the list stays at 4 and old segments 404.
       let pl: MediaPlaylist = parseMediaPlaylist((await get(base + master.uri)).toString());
       const first = pl.segments[0]!;
+      // The first playlist lists the ramp's 0.5 s segments, for which FFmpeg writes 0 or 1: served
+      // is the segment length, as later.
+      expect(pl.segments.every((s) => s.duration < 1), 'only the ramp is listed yet').toBe(true);
+      expect(pl.targetDuration).toBe(2);
       pl = await waitUntil(async () => {
         const p = parseMediaPlaylist((await get(base + master.uri)).toString());
         return p.segments[0]!.sequence >= first.sequence + 8 && p;
@@ -153,10 +157,19 @@ describe('faults', () => {
       enc = await drivers.encoder.start({ display: display.display, input: input('hls'), dir }, ctx());
       await enc.servable();
       const framesAtRestart = readerFrames;
+      // Served target durations until the restarted run's ramp fills the window (4 listed): FFmpeg
+      // writes 0 or 1 for a window of 0.5 s segments, and a following reader that is told 0 reloads
+      // without pause and gives the stream up (FFmpeg's own HLS reader did, in CI).
+      const targets = new Set<number | undefined>();
+      let rampOnly = false;
       const after = await waitUntil(async () => {
         const p = parseMediaPlaylist((await get(url.replace('master.m3u8', 'index.m3u8'))).toString());
-        return p.segments.filter((s, i) => i > 0 && p.segments.findIndex((x) => x.discontinuity) < i).length >= 2 && p;
-      }, 20_000, 'two segments after the join', POLL);
+        targets.add(p.targetDuration);
+        rampOnly ||= p.segments.every((s) => s.duration < 1);
+        const join = p.segments.findIndex((x) => x.discontinuity);
+        return rampOnly && join >= 0 && p.segments.length - join - 1 >= 2 && p;
+      }, 20_000, 'the window to hold only the new run\'s ramp, and two segments after the join', { intervalMs: 100 });
+      expect([...targets]).toEqual([2]);
       const join_ = after.segments.find((s) => s.discontinuity)!;
       expect(join_).toBeDefined();
       // Sequence numbers are consecutive across the join: nothing lost, nothing reused.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codecsString, h264Level, masterPlaylist, parseMasterPlaylist, parseMediaPlaylist } from '../../../machines/media/playlist.js';
+import { codecsString, h264Level, masterPlaylist, parseMasterPlaylist, parseMediaPlaylist, withSteadyTargetDuration } from '../../../machines/media/playlist.js';
 
 describe('h264Level and codecsString', () => {
   it.each([
@@ -50,5 +50,40 @@ describe('parseMediaPlaylist', () => {
   ])('%s is an error naming the source', (_n, bad, re) => {
     expect(() => parseMediaPlaylist(bad, 'dir/index.m3u8')).toThrow(re);
     expect(() => parseMediaPlaylist(bad, 'dir/index.m3u8')).toThrow(/dir\/index.m3u8/);
+  });
+});
+
+describe('withSteadyTargetDuration', () => {
+  const media = (td: string, ...durations: string[]): string =>
+    ['#EXTM3U', '#EXT-X-VERSION:6', `#EXT-X-TARGETDURATION:${td}`, '#EXT-X-MEDIA-SEQUENCE:7', ...durations.flatMap((d, i) => [`#EXTINF:${d},`, `r-${7 + i}.ts`]), ''].join('\n');
+  const served = (text: string): number | undefined => parseMediaPlaylist(withSteadyTargetDuration(text, 2)).targetDuration;
+
+  it("serves the segment length where FFmpeg wrote 0 or 1 for a stream's first 0.5 s segments", () => {
+    // What FFmpeg 5.1 writes for four 0.5 s segments (lrint(0.5) is 0), and for one of 0.51 s.
+    expect(served(media('0', '0.500000', '0.500000', '0.500000', '0.500000'))).toBe(2);
+    expect(served(media('1', '0.510000', '0.495000'))).toBe(2);
+  });
+  it('keeps the value steady while the ramp gives way to full segments', () => {
+    expect(served(media('1', '0.500000', '0.510000', '2.000000'))).toBe(2);
+    expect(served(media('2', '2.000000', '2.000000'))).toBe(2);
+  });
+  it('goes above the segment length when a listed segment, rounded to the nearest second, is longer', () => {
+    expect(served(media('2', '2.000000', '2.499000'))).toBe(2);
+    expect(served(media('3', '2.000000', '2.600000'))).toBe(3);
+    // FFmpeg rounds half to even (2.5 → 2); the nearest second, rounded up at the half, is 3.
+    expect(served(media('2', '2.500000'))).toBe(3);
+  });
+  it('changes nothing else, and returns a right playlist or a master playlist as it is', () => {
+    const fixed = media('0', '0.500000', '0.500000');
+    expect(withSteadyTargetDuration(fixed, 2)).toBe(fixed.replace('TARGETDURATION:0', 'TARGETDURATION:2'));
+    const right = media('2', '2.000000');
+    expect(withSteadyTargetDuration(right, 2)).toBe(right);
+    const master = masterPlaylist({ bandwidth: 1, width: 2, height: 2, fps: 1, codecs: 'x', media: 'index.m3u8' });
+    expect(withSteadyTargetDuration(master, 2)).toBe(master);
+  });
+  it('serves at least 1 s whatever the segment length, and keeps CRLF lines', () => {
+    expect(served(media('0', '0.2'))).toBe(2);
+    expect(parseMediaPlaylist(withSteadyTargetDuration(media('0', '0.2'), 0.5)).targetDuration).toBe(1);
+    expect(withSteadyTargetDuration('#EXTM3U\r\n#EXT-X-TARGETDURATION:0\r\n#EXTINF:0.5,\r\na.ts\r\n', 2)).toBe('#EXTM3U\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:0.5,\r\na.ts\r\n');
   });
 });
