@@ -31,11 +31,42 @@ export function processMemory(pid: number): number {
   }
 }
 
+/** One process's resident bytes (statm), or 0 (gone meanwhile). */
+export function processRss(pid: number): number {
+  try {
+    return parseStatmRss(readFileSync(`/proc/${pid}/statm`, 'utf8')) ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Bytes held by every live process of the group `pgid`. */
 export function groupMemory(pgid: number): number {
   let total = 0;
   for (const m of groupMembers(pgid)) total += processMemory(m.pid);
   return total;
+}
+
+/**
+ * The memory of `pids` as a check against `limit` needs it: their RSS sum while that is within the
+ * limit (a process's RSS counts its shared pages in full, so it is never below its PSS, and
+ * nothing can be over), else their PSS sum. statm costs little to read; smaps_rollup walks the
+ * process's page tables, which made the 20 s memory check about a sixth of what the controller's
+ * JavaScript spent with one Chromium playing (bench/e2e's profile), and a box with many browsers
+ * pays it for each. So PSS is read only for a browser near its limit.
+ */
+export function memoryAgainst(pids: readonly number[], limit: number, read: { rss: (pid: number) => number; pss: (pid: number) => number } = { rss: processRss, pss: processMemory }): number {
+  let rss = 0;
+  for (const pid of pids) rss += read.rss(pid);
+  if (rss <= limit) return rss;
+  let pss = 0;
+  for (const pid of pids) pss += read.pss(pid);
+  return pss;
+}
+
+/** memoryAgainst for every live process of the group `pgid`. */
+export function groupMemoryAgainst(pgid: number, limit: number): number {
+  return memoryAgainst(groupMembers(pgid).map((m) => m.pid), limit);
 }
 
 export type RenewCause = { kind: 'memory'; bytes: number; max: number } | { kind: 'schedule'; everyMs: number };

@@ -21,7 +21,7 @@ import type { BrowserDriver, BrowserHandle, ExitInfo, RotationState, ShowPageRes
 import { pageRenderKey, pagesOf, type PageInput } from '../../specs/identity.js';
 import { pagesInRotation } from '../../specs/rotation.js';
 import type { BrowserOptions } from '../../specs/schema.js';
-import { describeCause, groupMemory, renewalDue, type RenewCause } from './browser-memory.js';
+import { describeCause, groupMemory, groupMemoryAgainst, renewalDue, type RenewCause } from './browser-memory.js';
 import { openPageWindows, openWindow, putAway, reveal, slotOf, type PageWindow } from './page-windows.js';
 import { firstPage, loadOrder, nextLookAt, nextStep, turnBase as turnBaseAfter, type PageLoadState } from './rotation-plan.js';
 import { hassTokens, originHeaders, originOf } from './page-login.js';
@@ -716,7 +716,7 @@ export class ChromiumBrowserDriver implements BrowserDriver {
         setInterval(() => {
           if (renewing || stopping || settled || current!.pages.some((p) => p.loading)) return;
           const now = Date.now();
-          const memoryBytes = current!.pgid === undefined ? undefined : groupMemory(current!.pgid);
+          const memoryBytes = current!.pgid === undefined ? undefined : groupMemoryAgainst(current!.pgid, b.maxMemory);
           const due = renewalDue({ now, memoryBytes, maxMemory: b.maxMemory, restartEvery: b.restartEvery, startedAt, lastRenewedAt, minIntervalMs: renewal.minIntervalMs });
           if (!due) return void (heldSince = undefined);
           if (due.held) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeCause, groupMemory, parsePss, parseStatmRss, processMemory, renewalDue } from '../../../machines/media/browser-memory.js';
+import { describeCause, groupMemory, groupMemoryAgainst, memoryAgainst, parsePss, parseStatmRss, processMemory, processRss, renewalDue } from '../../../machines/media/browser-memory.js';
 import { readStat } from '../../../machines/processes/registry.js';
 import { displaySocket } from '../../../machines/media/x11.js';
 
@@ -17,6 +17,26 @@ describe('browser memory', () => {
     expect(own).toBeGreaterThan(10e6);
     expect(groupMemory(readStat(process.pid)!.pgid)).toBeGreaterThanOrEqual(own);
     expect(processMemory(2 ** 22 + 1)).toBe(0); // no such process
+  });
+
+  it('checks against a limit by RSS, and reads PSS only when the RSS sum is over it', () => {
+    const rss = new Map([[1, 300], [2, 500]]);
+    const pss = new Map([[1, 120], [2, 260]]);
+    const read = () => {
+      const calls = { rss: 0, pss: 0 };
+      return { calls, rss: (p: number) => (calls.rss++, rss.get(p)!), pss: (p: number) => (calls.pss++, pss.get(p)!) };
+    };
+    const under = read();
+    expect(memoryAgainst([1, 2], 800, under)).toBe(800); // RSS 800 ≤ 800: PSS cannot be over
+    expect(under.calls).toEqual({ rss: 2, pss: 0 });
+    const over = read();
+    expect(memoryAgainst([1, 2], 799, over)).toBe(380); // RSS over: the PSS sum decides (not over)
+    expect(over.calls).toEqual({ rss: 2, pss: 2 });
+    expect(memoryAgainst([1, 2], 300, read())).toBe(380); // over by PSS too
+    // This process: its RSS is at least its PSS, and a group check under a huge limit is the RSS sum.
+    expect(processRss(process.pid)).toBeGreaterThanOrEqual(processMemory(process.pid) * 0.9);
+    expect(groupMemoryAgainst(readStat(process.pid)!.pgid, 1e15)).toBeGreaterThanOrEqual(processRss(process.pid));
+    expect(processRss(2 ** 22 + 1)).toBe(0);
   });
 
   it('renews past maxMemory, but a fresh browser over it not again within the interval', () => {
