@@ -58,8 +58,8 @@ export class StatusMetrics {
     }
     // The event-loop delay histogram samples on a timer of its own: prom-client's default 10 ms
     // woke the process 100 times a second (200 of its 217 event-loop turns a second with 3 specs
-    // playing, by strace), a fifth of the controller's CPU in bench/e2e (3 runs each, back to back:
-    // 3.2 % → 2.5 % of a core). A sample a second still shows a loop held up for long.
+    // playing, by strace), a fifth of the controller's CPU in bench/e2e's first 25 s of play (3 runs
+    // each, back to back: 3.2 % → 2.5 % of a core). A sample a second still shows a loop held up.
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'pagecast_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 

@@ -114,8 +114,9 @@ export function parseMediaPlaylist(text: string, source = 'playlist'): MediaPlay
  * The media playlist as served, with an EXT-X-TARGETDURATION a player can trust. FFmpeg writes
  * the longest listed segment's duration rounded half to even, so a playlist that lists only the
  * 0.5 s segments of a stream's first seconds, or of a restart, says 0: invalid (RFC 8216
- * §4.3.3.1), and a player reloads it without pause (FFmpeg's own HLS reader gives the stream up
- * after a few such reloads; measured). Its value also moves as the ramp's segments come and go,
+ * §4.3.3.1), and a player reloads it without pause (FFmpeg's own HLS reader, seen here: some 300
+ * reloads in a burst, then it fetched the next segments without decoding them, and its output
+ * stopped). Its value also moves as the ramp's segments come and go,
  * which a server must not do (§6.2.1). Served instead: `floorSeconds` (the encoder's segment
  * length), or more if a listed segment, rounded to the nearest second, is longer. Text without
  * the tag (a master playlist), or with the right value already, comes back unchanged.
