@@ -8,6 +8,8 @@ import type { VideoEncoder, X264Preset } from './encoder-args.js';
 export interface PaceLevel {
   preset?: X264Preset;
   fps: number;
+  /** libx264 on one thread; otherwise x264 chooses (one per core, sliced). */
+  singleThread?: boolean;
 }
 
 /** A progress sample: when it arrived (ms, the driver's clock) and FFmpeg's `out_time` then (s). */
@@ -51,14 +53,28 @@ const X264_LADDER: X264Preset[] = ['veryfast', 'superfast', 'ultrafast'];
  * rate, then 2/3 and 1/2 of it (30 → 20 → 15), never below `minFps`. Keyframes are forced by time,
  * so a lower rate keeps GOP = segment duration and keyframes on segment boundaries.
  */
-export function paceLevels(encoder: VideoEncoder, fps: number, minFps = PACE_DEFAULTS.minFps): PaceLevel[] {
+export function paceLevels(encoder: VideoEncoder, fps: number, minFps = PACE_DEFAULTS.minFps, singleThreadFirst = false): PaceLevel[] {
   const rates = [fps, Math.round((fps * 2) / 3), Math.round(fps / 2)].filter((r, i, all) => i === 0 || (r >= minFps && r < all[i - 1]!));
   if (encoder !== 'libx264') return rates.map((r) => ({ fps: r }));
-  return [...X264_LADDER.map((preset) => ({ preset, fps })), ...rates.slice(1).map((r) => ({ preset: X264_LADDER.at(-1)!, fps: r }))];
+  const ladder = [...X264_LADDER.map((preset) => ({ preset, fps })), ...rates.slice(1).map((r) => ({ preset: X264_LADDER.at(-1)!, fps: r }))];
+  return singleThreadFirst ? [{ preset: X264_LADDER[0]!, fps, singleThread: true }, ...ladder] : ladder;
+}
+
+/**
+ * Whether libx264 starts on one thread: up to 720p30's macroblock rate. Sliced threads cost more
+ * than they give there: an animated 720p30 page's FFmpeg took 40.9, 40.4 and 37.2 % of a core with
+ * x264's own thread count, 33.3, 34.8 and 29.5 % on one thread, all in real time (bench/pipeline
+ * `--only 720p30-animated --threads 0|1`, alternating); on a still page the difference was within
+ * the noise. The first step down, if it falls behind, is back to x264's own thread count at the
+ * same preset. Above 720p30 one core may not keep up, so it starts there.
+ */
+export function startsSingleThreaded(q: { width: number; height: number; fps: number }): boolean {
+  return Math.ceil(q.width / 16) * Math.ceil(q.height / 16) * q.fps <= 3600 * 30;
 }
 
 export function describeLevel(l: PaceLevel): string {
-  return l.preset ? `preset ${l.preset}, ${l.fps} fps` : `${l.fps} fps`;
+  const base = l.preset ? `preset ${l.preset}, ${l.fps} fps` : `${l.fps} fps`;
+  return l.singleThread ? `${base}, one thread` : base;
 }
 
 /**

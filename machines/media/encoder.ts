@@ -14,7 +14,7 @@ import { FFMPEG_STOP, describeExit, lastLines, spawnRegistered, tailOf, type Pro
 import { removeStaleTemps, writeFileAtomicSync } from '../atomic-file.js';
 import type { EncoderDriver, EncoderFigures, EncoderHandle, ExitInfo, StartContext, StreamInput } from '../components.js';
 import { encoderArgs, peakKbps, rampSegments, boundaryAtOrAfter, ENCODER_DEFAULTS, type EncoderArgsOptions } from './encoder-args.js';
-import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
+import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, startsSingleThreaded, type PaceLevel, type PaceOptions, type PaceState, type SpeedSample } from './encoder-pace.js';
 import { ProgressParser, recentFrameRate } from './ffmpeg-progress.js';
 import { probeEncoder, type ProbeOptions, type ProbeResult } from './hw-probe.js';
 import { codecsString, h264Level, masterPlaylist, parseMediaPlaylist, type MediaPlaylist } from './playlist.js';
@@ -198,7 +198,8 @@ export class FfmpegEncoderDriver implements EncoderDriver {
     );
 
     const paceOpts: PaceOptions = { ...PACE_DEFAULTS, ...stripUndefined(this.opts.pace ?? {}) };
-    const levels = paceLevels(probe.encoder, q.fps, paceOpts.minFps);
+    // A thread count given to the driver is kept at every step; otherwise small streams start on one.
+    const levels = paceLevels(probe.encoder, q.fps, paceOpts.minFps, this.opts.args?.x264Threads === undefined && startsSingleThreaded(q));
     const paceKey = `${o.dir}|${probe.encoder}|${q.width}x${q.height}@${q.fps}`;
     const remembered = this.reached.get(paceKey);
     let pace: PaceState = remembered && remembered.level < levels.length ? { level: remembered.level, stepUpAfterMs: remembered.stepUpAfterMs } : initialPace(paceOpts);
@@ -252,6 +253,7 @@ export class FfmpegEncoderDriver implements EncoderDriver {
         runId,
         append,
         ...(level.preset ? { x264Preset: level.preset } : {}),
+        ...(level.singleThread ? { x264Threads: 1 } : {}),
         ...(level.fps !== q.fps ? { fps: level.fps } : {}),
       });
       log.info({ encoder: probe.encoder, capture, append, runId, pace: describeLevel(level) }, 'starting FFmpeg');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, type PaceDecision, type PaceState, type SpeedSample } from '../../../machines/media/encoder-pace.js';
+import { PACE_DEFAULTS, describeLevel, initialPace, judgePace, paceLevels, recentSpeed, startsSingleThreaded, type PaceDecision, type PaceState, type SpeedSample } from '../../../machines/media/encoder-pace.js';
 
 const opts = { ...PACE_DEFAULTS, stepUpAfterMs: 60_000, maxStepUpAfterMs: 200_000 };
 
@@ -36,6 +36,20 @@ describe('paceLevels', () => {
       'preset ultrafast, 30 fps',
       'preset ultrafast, 20 fps',
       'preset ultrafast, 15 fps',
+    ]);
+  });
+  it('libx264 up to 720p30 starts on one thread; its first step down is x264\'s own thread count', () => {
+    expect(paceLevels('libx264', 30, 10, true).map(describeLevel)).toEqual([
+      'preset veryfast, 30 fps, one thread',
+      'preset veryfast, 30 fps',
+      'preset superfast, 30 fps',
+      'preset ultrafast, 30 fps',
+      'preset ultrafast, 20 fps',
+      'preset ultrafast, 15 fps',
+    ]);
+    expect(paceLevels('h264_vaapi', 30, 10, true)).toEqual([{ fps: 30 }, { fps: 20 }, { fps: 15 }]);
+    expect([[854, 480, 30], [1280, 720, 30], [1280, 720, 60], [1920, 1080, 15], [1920, 1080, 30]].map(([width, height, fps]) => startsSingleThreaded({ width: width!, height: height!, fps: fps! }))).toEqual([
+      true, true, false, false, false,
     ]);
   });
   it('hardware encoders only step the frame rate', () => {

@@ -70,6 +70,8 @@ describe('FFmpeg encoder on Xvfb', () => {
     const ffmpeg = registry.list().find((p) => p.name === 'ffmpeg')!;
     const argv = readFileSync(`/proc/${ffmpeg.pid}/cmdline`, 'utf8').split('\0');
     expect(argv[argv.indexOf('-i') + 1]).toBe(path === 'damage' ? 'pipe:3' : display.display);
+    // 640x360 at 15 fps starts x264 on one thread (startsSingleThreaded).
+    expect(argv[argv.indexOf('-threads:v') + 1]).toBe('1');
     capturedFps(capture.capturedFps);
     expect(capture.encodedFps).toBeGreaterThan(1.5);
     expect(capture.encodedFps).toBeLessThan(3);
