@@ -185,8 +185,6 @@ export interface StreamServerOptions {
   resolveLocal?: (deviceHost: string) => Promise<string>;
   /** Timeouts and connection caps; DEFAULT_STREAM_LIMITS for what is not given. */
   limits?: Partial<StreamServerLimits>;
-  /** The encoders' segment length: the least EXT-X-TARGETDURATION served (withSteadyTargetDuration). */
-  segmentSeconds?: number;
 }
 
 export type FetchListener = (streamId: string, client: string, kind: FetchKind, at: string) => void;
@@ -499,7 +497,8 @@ export class StreamServer implements StreamPublisher {
 
   private servedPlaylist(raw: Buffer): Buffer {
     const text = raw.toString('utf8');
-    const served = withSteadyTargetDuration(text, this.opts.segmentSeconds ?? ENCODER_DEFAULTS.segmentSeconds);
+    // The encoders' segment length is the least EXT-X-TARGETDURATION served.
+    const served = withSteadyTargetDuration(text, ENCODER_DEFAULTS.segmentSeconds);
     return served === text ? raw : Buffer.from(served, 'utf8');
   }
 

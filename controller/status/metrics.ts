@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { SpecStatus } from './types.js';
 
 /** How often the event-loop delay histogram takes a sample. */
-export const EVENT_LOOP_SAMPLE_MS = 1000;
+const EVENT_LOOP_SAMPLE_MS = 1000;
 
 export interface StatusMetricsOptions {
   /** Process metrics (RSS, CPU, event loop lag), collected on scrape. */

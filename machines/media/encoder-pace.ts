@@ -3,6 +3,7 @@
 // again, doubling the wait each time a try falls behind. Pure: the driver feeds it progress samples
 // and the clock, and restarts FFmpeg at the level it returns.
 import type { VideoEncoder, X264Preset } from './encoder-args.js';
+import { macroblocksPerFrame } from './playlist.js';
 
 /** One rung of the ladder. `preset` is libx264's; hardware encoders only step the frame rate. */
 export interface PaceLevel {
@@ -69,7 +70,7 @@ export function paceLevels(encoder: VideoEncoder, fps: number, minFps = PACE_DEF
  * same preset. Above 720p30 one core may not keep up, so it starts there.
  */
 export function startsSingleThreaded(q: { width: number; height: number; fps: number }): boolean {
-  return Math.ceil(q.width / 16) * Math.ceil(q.height / 16) * q.fps <= 3600 * 30;
+  return macroblocksPerFrame(q) * q.fps <= macroblocksPerFrame({ width: 1280, height: 720 }) * 30;
 }
 
 export function describeLevel(l: PaceLevel): string {

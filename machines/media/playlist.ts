@@ -18,9 +18,14 @@ export interface H264Level {
   idc: number; // 41
 }
 
+/** 16×16 macroblocks in one frame. */
+export function macroblocksPerFrame(q: Pick<Resolution, 'width' | 'height'>): number {
+  return Math.ceil(q.width / 16) * Math.ceil(q.height / 16);
+}
+
 /** The lowest level that fits the frame size, macroblock rate and peak bitrate (≤ 4.1 up to 1080p30). */
 export function h264Level(q: Pick<Resolution, 'width' | 'height' | 'fps'>, peakKbps = 0): H264Level {
-  const mbs = Math.ceil(q.width / 16) * Math.ceil(q.height / 16);
+  const mbs = macroblocksPerFrame(q);
   const fit = LEVELS.find((l) => mbs <= l.maxFs && mbs * q.fps <= l.maxMbps && peakKbps <= l.maxKbps);
   const chosen = fit ?? LEVELS[LEVELS.length - 1]!;
   return { level: chosen.level, idc: chosen.idc };
