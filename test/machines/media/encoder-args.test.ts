@@ -21,6 +21,7 @@ describe('encoderArgs', () => {
     expect(opt(a, '-video_size')).toBe(`${q.width}x${q.height}`);
     expect(opt(a, '-framerate')).toBe(String(q.fps));
     expect(opt(a, '-i')).toBe(':7');
+    expect(opt(a, '-thread_queue_size')).toBe('64'); // x11grab keeps grabbing on its own thread while a frame encodes
     expect(opt(a, '-profile:v')).toBe('high');
     expect(opt(a, '-level:v')).toBe(level);
     expect(opt(a, '-maxrate')).toBe(`${q.bitrateKbps}k`);
@@ -62,8 +63,10 @@ describe('encoderArgs', () => {
 
   it('muxes a silent AAC track with the video', () => {
     const a = encoderArgs(PRESETS['480p'], 'libx264', 'hls', base);
-    expect(a.join(' ')).toContain('-f lavfi -i anullsrc=r=48000:cl=mono');
-    expect(a.join(' ')).toContain('-map 0:v -map 1:a');
+    // From the filter graph, not a second input (two inputs cost FFmpeg a thread each and a 10 ms poll).
+    expect(opt(a, '-filter_complex')).toBe('anullsrc=r=48000:cl=mono[silence]');
+    expect(a.join(' ')).toContain('-map 0:v -map [silence]');
+    expect(a.filter((x) => x === '-i')).toHaveLength(1);
     expect(opt(a, '-c:a')).toBe('aac');
   });
 
@@ -93,11 +96,11 @@ describe('encoderArgs', () => {
 
   it('adaptive motion selects changed frames before conversion and writes variable frame rate', () => {
     const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
-    expect(opt(a, "-vf")).toBe(`${selectExpr(0.5)},format=yuv420p`);
+    expect(opt(a, '-vf')).toBe(`${selectExpr(0.5)},format=bgr24,format=yuv420p`);
     expect(opt(a, '-fps_mode')).toBe('vfr');
     expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
     const c = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, motion: 'constant' });
-    expect(opt(c, '-vf')).toBe('format=yuv420p');
+    expect(opt(c, '-vf')).toBe('format=bgr24,format=yuv420p');
     expect(opt(c, '-fps_mode')).toBe('cfr');
   });
 
@@ -107,8 +110,10 @@ describe('encoderArgs', () => {
       '-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', '1280x720', '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:3',
     ]);
     expect(a).not.toContain('x11grab');
-    expect(opt(a, '-thread_queue_size')).toBe('4'); // a slow encoder shows as drops within a few frames
-    expect(opt(a, '-vf')).toBe('format=yuv420p');
+    // No input thread, no queue: a slow encoder shows as drops at once, not as frames waiting in FFmpeg.
+    expect(a).not.toContain('-thread_queue_size');
+    expect(a.filter((x) => x === '-i')).toHaveLength(1);
+    expect(opt(a, '-vf')).toBe('format=bgr24,format=yuv420p');
     expect(opt(a, '-fps_mode')).toBe('vfr');
     // The encoder's rate control is told the spec's rate, not the input's millisecond time base
     // (x264 gave an animated 720p30 page a twentieth of the bits, visibly soft, without it).
@@ -125,7 +130,7 @@ describe('encoderArgs', () => {
   it.each([
     ['h264_vaapi', ['-vaapi_device', '/dev/dri/renderD128'], 'hwupload'],
     ['h264_qsv', ['-init_hw_device', 'qsv=hw'], 'format=qsv'],
-    ['h264_nvenc', ['-forced-idr', '1'], 'format=yuv420p'],
+    ['h264_nvenc', ['-forced-idr', '1'], 'format=bgr24,format=yuv420p'],
   ] as Array<[VideoEncoder, string[], string]>)('%s has its device setup and keeps High profile and forced keyframes', (enc, setup, vf) => {
     const a = encoderArgs(PRESETS['1080p'], enc, 'hls', base);
     expect(opt(a, '-c:v')).toBe(enc);
