@@ -11,7 +11,7 @@
 // over the measurement (media seconds per wall second of the FFmpeg running then) and the level.
 //
 //   npm run bench:pipeline [-- --only 720p30-static --seconds 20]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -177,13 +177,14 @@ async function runBaseline(c: Case, url: string, registry: ProcessRegistry, root
         if (text.includes('\n')) resolve(`:${text.trim()}`);
       });
     });
+    mkdirSync(profile, { recursive: true });
     const chromium = spawnRegistered(registry, 'chromium', findChromium()!, [...chromiumArgs(width, height, process.getuid?.() === 0), `--user-data-dir=${profile}`, url], {
-      env: { ...process.env, DISPLAY: display },
+      // Its temporary files (org.chromium.Chromium.*, left behind when it is killed) go with its profile.
+      env: { ...process.env, DISPLAY: display, TMPDIR: profile },
       stdio: 'ignore',
     });
     started.push(chromium);
     await new Promise((r) => setTimeout(r, 3000)); // let the page load, as the seed's script did
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(dir, { recursive: true });
     const t0 = Date.now();
     const ffmpeg = spawnRegistered(
