@@ -371,6 +371,9 @@ export class ChromiumBrowserDriver implements BrowserDriver {
           headless: false,
           // The owner token marks Chromium's helpers as ours for the reaper.
           env: { ...process.env, DISPLAY: o.display, TMPDIR: inst.chromiumTmp, ...this.opts.registry.childEnv() },
+          // Playwright's own temp directory too (by default a playwright-artifacts-* in /tmp, which a
+          // controller killed with SIGKILL leaves behind): it goes with the browser's, dead runs' too.
+          artifactsDir: inst.chromiumTmp,
           // Plus what a container needs: a small /dev/shm, no sandbox when asked (chromium-host.ts).
           args: [...chromiumArgs(size.width, size.height, process.getuid?.() === 0, first.x, first.y), ...chromiumHostArgs(readChromiumHost())],
           ignoreDefaultArgs: ['--enable-automation'],

@@ -1,11 +1,11 @@
 // Real Xvfb + Chromium: every browser option is observable in the captured frame or at the test server.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../machines/log.js';
 import { ProcessRegistry, groupMembers } from '../../../machines/processes/registry.js';
-import { ChromiumBrowserDriver } from '../../../machines/media/browser.js';
+import { CHROMIUM_TMP_PREFIX, ChromiumBrowserDriver } from '../../../machines/media/browser.js';
 import type { BrowserHandle, ComponentReport, DisplayHandle, StartContext, StreamInput } from '../../../machines/components.js';
 import { XvfbDisplayDriver } from '../../../machines/media/display.js';
 import { BrowserOptions, type CastSpecInput } from '../../../specs/schema.js';
@@ -134,5 +134,18 @@ describe('Chromium on Xvfb', () => {
     expect(['disconnected', 'exited']).toContain(e.reason);
     await h.stop();
     await waitUntil(() => groupMembers(rec.pgid).length === 0, 5000, 'helpers gone', { intervalMs: 100 });
+  });
+
+  it("keeps Playwright's temporary files in the browser's own temp directory, which goes when it stops", async () => {
+    // By default Playwright makes a playwright-artifacts-* directory in the system's, which a
+    // controller killed with SIGKILL never removes; the browser's own is reaped by the next start.
+    const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith('playwright-artifacts-') || n.startsWith(CHROMIUM_TMP_PREFIX)).sort();
+    const before = ours();
+    const h = await start('/green');
+    const during = ours().filter((n) => !before.includes(n));
+    expect(during).toHaveLength(1);
+    expect(during[0]).toMatch(new RegExp(`^${CHROMIUM_TMP_PREFIX}${process.pid}-`));
+    await h.stop();
+    expect(ours()).toEqual(before);
   });
 });
