@@ -71,6 +71,14 @@ export const ENCODER_DEFAULTS = {
   playlistName: 'index.m3u8',
 };
 
+/**
+ * The display's pixels are bgr0. swscale has no direct way from bgr0 to 4:2:0 and converts it in
+ * its generic path; through bgr24 (a byte shuffle) it takes its unscaled bgr24 → yuv420p path, same
+ * matrix and range, chroma averaged over each 2x2 block (measured on 720p frames: 2.5 ms a frame
+ * against 1.2 ms; FFmpeg's CPU on a still 720p30 page 3.50 → 3.10 % of a core, animated 34.3 → 32.0 %).
+ */
+const TO_YUV420 = 'format=bgr24,format=yuv420p';
+
 /** Peak video bitrate (maxrate) for a quality: the spec's figure is the cap, CRF spends less on still frames. */
 export function peakKbps(q: Resolution): number {
   return q.bitrateKbps;
@@ -159,17 +167,11 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   // visibly soft): -r gives the spec's rate for rate control, and vfr keeps every frame's own time.
   const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', ...(damage ? ['-r', String(fps)] : []), '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
 
-  // The display's pixels are bgr0. swscale has no direct way from bgr0 to 4:2:0 and converts it in
-  // its generic path; through bgr24 (a byte shuffle) it takes its unscaled bgr24 → yuv420p path,
-  // same matrix and range, chroma averaged over each 2x2 block (measured on 720p frames: 2.5 ms a
-  // frame against 1.2 ms; FFmpeg's CPU on a still 720p30 page 3.50 → 3.10 % of a core, animated
-  // 34.3 → 32.0 %).
-  const toYuv420 = 'format=bgr24,format=yuv420p';
   let video: string[];
   switch (encoder) {
     case 'libx264':
       video = [
-        '-vf', [...select, toYuv420].join(','),
+        '-vf', [...select, TO_YUV420].join(','),
         ...vsync,
         '-c:v', 'libx264', '-preset', o.x264Preset, '-tune', 'zerolatency',
         // ultrafast turns the 8x8 transform off, which makes x264 write Constrained Baseline; keep
@@ -201,7 +203,7 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
       break;
     case 'h264_nvenc':
       video = [
-        '-vf', [...select, toYuv420].join(','),
+        '-vf', [...select, TO_YUV420].join(','),
         ...vsync,
         '-c:v', 'h264_nvenc', '-preset', 'p4', '-tune', 'll', '-profile:v', 'high', '-level:v', level.level,
         '-rc', 'vbr', '-cq', '23', '-b:v', `${peak}k`, '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,
