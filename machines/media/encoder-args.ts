@@ -148,13 +148,19 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
         // a floor frame between two frame slots onto one of them). No input thread and no queue:
         // FFmpeg reads the pipe when it wants the next frame, so an encoder that falls behind shows
         // at once as frames the helper drops (which its pace reads), never as frames waiting here.
-        ['-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', `${width}x${height}`, '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:3']
-      : ['-thread_queue_size', '64', '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps), '-video_size', `${width}x${height}`, '-i', o.display]),
-    // The silent track comes from the filter graph, not from a second input: with two inputs FFmpeg
-    // (5.x) reads each on a thread of its own and, while none has a packet, polls them every 10 ms
-    // (measured on a still 720p30 page: FFmpeg 3.33 → 2.20 % of a core, its system time 0.67 → 0.13).
-    '-filter_complex', 'anullsrc=r=48000:cl=mono[silence]',
-    '-map', '0:v', '-map', '[silence]',
+        // The silent track comes from the filter graph, not from a second input: with two inputs
+        // FFmpeg (5.x) reads each on a thread of its own and, while none has a packet, polls them
+        // every 10 ms (a still 720p30 page: FFmpeg 3.33 → 2.20 % of a core, system time 0.67 → 0.13).
+        [
+          '-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', `${width}x${height}`, '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:3',
+          '-filter_complex', 'anullsrc=r=48000:cl=mono[silence]', '-map', '0:v', '-map', '[silence]',
+        ]
+      : // x11grab keeps the input layout its pace was proven with (its falling behind shows in
+        // FFmpeg's speed only while its queue fills; on one input it kept that hidden in two runs).
+        [
+          '-thread_queue_size', '64', '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps), '-video_size', `${width}x${height}`, '-i', o.display,
+          '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-map', '0:v', '-map', '1:a',
+        ]),
   ];
 
   // Conversion to YUV happens after selection, so unchanged frames are never converted. Damage
@@ -165,13 +171,15 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
   // Damage capture's input has a millisecond time base, which FFmpeg would also hand the encoder as
   // its frame rate (x264 then budgets each frame for a thousandth of a second: a fifth of the bits,
   // visibly soft): -r gives the spec's rate for rate control, and vfr keeps every frame's own time.
+  // Damage frames go through bgr24 (TO_YUV420); x11grab's as its pace was proven with.
+  const toYuv420 = damage ? TO_YUV420 : 'format=yuv420p';
   const vsync = o.motion === 'adaptive' ? ['-fps_mode', 'vfr', ...(damage ? ['-r', String(fps)] : []), '-enc_time_base:v', '1/90000'] : ['-fps_mode', 'cfr'];
 
   let video: string[];
   switch (encoder) {
     case 'libx264':
       video = [
-        '-vf', [...select, TO_YUV420].join(','),
+        '-vf', [...select, toYuv420].join(','),
         ...vsync,
         '-c:v', 'libx264', '-preset', o.x264Preset, '-tune', 'zerolatency',
         // ultrafast turns the 8x8 transform off, which makes x264 write Constrained Baseline; keep
@@ -203,7 +211,7 @@ export function encoderArgs(quality: Resolution, encoder: VideoEncoder, mode: St
       break;
     case 'h264_nvenc':
       video = [
-        '-vf', [...select, TO_YUV420].join(','),
+        '-vf', [...select, toYuv420].join(','),
         ...vsync,
         '-c:v', 'h264_nvenc', '-preset', 'p4', '-tune', 'll', '-profile:v', 'high', '-level:v', level.level,
         '-rc', 'vbr', '-cq', '23', '-b:v', `${peak}k`, '-maxrate', `${peak}k`, '-bufsize', `${peak * 2}k`,

@@ -63,11 +63,15 @@ describe('encoderArgs', () => {
 
   it('muxes a silent AAC track with the video', () => {
     const a = encoderArgs(PRESETS['480p'], 'libx264', 'hls', base);
-    // From the filter graph, not a second input (two inputs cost FFmpeg a thread each and a 10 ms poll).
-    expect(opt(a, '-filter_complex')).toBe('anullsrc=r=48000:cl=mono[silence]');
-    expect(a.join(' ')).toContain('-map 0:v -map [silence]');
-    expect(a.filter((x) => x === '-i')).toHaveLength(1);
+    expect(a.join(' ')).toContain('-f lavfi -i anullsrc=r=48000:cl=mono');
+    expect(a.join(' ')).toContain('-map 0:v -map 1:a');
     expect(opt(a, '-c:a')).toBe('aac');
+    // Damage capture: from the filter graph, not a second input (two inputs cost FFmpeg a thread each and a 10 ms poll).
+    const d = encoderArgs(PRESETS['480p'], 'libx264', 'hls', { ...base, capture: 'damage' });
+    expect(opt(d, '-filter_complex')).toBe('anullsrc=r=48000:cl=mono[silence]');
+    expect(d.join(' ')).toContain('-map 0:v -map [silence]');
+    expect(d.filter((x) => x === '-i')).toHaveLength(1);
+    expect(opt(d, '-c:a')).toBe('aac');
   });
 
   it('fmp4 mode writes fMP4 segments with a per-run init file', () => {
@@ -96,11 +100,11 @@ describe('encoderArgs', () => {
 
   it('adaptive motion selects changed frames before conversion and writes variable frame rate', () => {
     const a = encoderArgs(PRESETS['720p'], 'libx264', 'hls', base);
-    expect(opt(a, '-vf')).toBe(`${selectExpr(0.5)},format=bgr24,format=yuv420p`);
+    expect(opt(a, '-vf')).toBe(`${selectExpr(0.5)},format=yuv420p`);
     expect(opt(a, '-fps_mode')).toBe('vfr');
     expect(opt(a, '-enc_time_base:v')).toBe('1/90000');
     const c = encoderArgs(PRESETS['720p'], 'libx264', 'hls', { ...base, motion: 'constant' });
-    expect(opt(c, '-vf')).toBe('format=bgr24,format=yuv420p');
+    expect(opt(c, '-vf')).toBe('format=yuv420p');
     expect(opt(c, '-fps_mode')).toBe('cfr');
   });
 
@@ -130,7 +134,7 @@ describe('encoderArgs', () => {
   it.each([
     ['h264_vaapi', ['-vaapi_device', '/dev/dri/renderD128'], 'hwupload'],
     ['h264_qsv', ['-init_hw_device', 'qsv=hw'], 'format=qsv'],
-    ['h264_nvenc', ['-forced-idr', '1'], 'format=bgr24,format=yuv420p'],
+    ['h264_nvenc', ['-forced-idr', '1'], 'format=yuv420p'],
   ] as Array<[VideoEncoder, string[], string]>)('%s has its device setup and keeps High profile and forced keyframes', (enc, setup, vf) => {
     const a = encoderArgs(PRESETS['1080p'], enc, 'hls', base);
     expect(opt(a, '-c:v')).toBe(enc);

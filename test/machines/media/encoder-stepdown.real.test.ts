@@ -50,10 +50,7 @@ describe('an encoder that falls behind real time', () => {
     // behind. With damage capture only the frames Chromium manages to paint are due, and on two
     // cores that rate is whatever FFmpeg leaves it, so whether the encoder falls behind (and steps
     // down on the share it drops, damage-grab.test.ts) is the machine's choice, not the test's.
-    // One x264 thread, kept at every step: x264's own threads on two cores did keep up with 1080p60
-    // here once the rest of FFmpeg got cheaper (speed 0.997, no step in 60 s); on one thread
-    // veryfast needs more than a core for it (an animated 1080p30 page alone takes about 0.6 here).
-    const h = await new FfmpegEncoderDriver({ registry, pace, capture: 'x11grab', args: { listSize: 12, deleteThreshold: 2, x264Threads: 1 } }).start({ display: display.display, input: input(), dir }, ctx());
+    const h = await new FfmpegEncoderDriver({ registry, pace, capture: 'x11grab', args: { listSize: 12, deleteThreshold: 2 } }).start({ display: display.display, input: input(), dir }, ctx());
     let exited = false;
     void h.exited.then(() => (exited = true));
     try {
