@@ -197,18 +197,16 @@ export class Controller implements ControlPlane {
     for (const p of snap.problems) this.log.warn({ problem: p }, 'state directory');
     const now = this.now().getTime();
     for (const c of snap.casts) await this.casts.admit(c, now).catch((err) => this.log.warn({ cast: c.name, err: String(err) }, 'stored cast dropped'));
-    let watching: Promise<void> | undefined;
     await this.coordinator.start();
     if (this.files) {
       const t0 = performance.now();
-      ({ watching } = await this.files.start());
+      await this.files.start();
       this.log.debug({ specs: this.files.specs.size, ms: Math.round(performance.now() - t0) }, 'initial scan');
       this.coordinator.setCandidates(this.files.specs.keys());
     }
     this.site?.start();
     this.byDevice = undefined;
     this.enqueueAll();
-    await watching;
     const resync = this.opts.resyncMs ?? 300_000;
     this.resyncTimer = setInterval(() => {
       this.files?.rescan();

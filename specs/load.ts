@@ -358,12 +358,20 @@ export async function loadSpecFile(path: string): Promise<LoadResult> {
 
 export const SPEC_FILE = /\.ya?ml$/i;
 
+/** Told of the tree as it is listed: a watcher watches each directory before it is read. */
+export interface SpecTreeVisitor {
+  /** A directory about to be read (`path` as reached from the root, through any symlink). */
+  dir?(path: string): void;
+  /** A spec file reached through a symlink: a change to its target is no event in this tree. */
+  linkedFile?(path: string): void;
+}
+
 /**
  * Spec files under `dir`, recursively, sorted. Names starting with a dot are skipped, which also
  * skips a Kubernetes ConfigMap's `..data` and `..2024_…` directories while the visible names
  * (symlinks into `..data`) are followed. Symlinked directories are followed once (no cycles).
  */
-export async function listSpecFiles(dir: string): Promise<string[]> {
+export async function listSpecFiles(dir: string, visit: SpecTreeVisitor = {}): Promise<string[]> {
   const out: string[] = [];
   const seen = new Set<string>();
   const walk = async (d: string, depth: number): Promise<void> => {
@@ -376,6 +384,7 @@ export async function listSpecFiles(dir: string): Promise<string[]> {
     }
     if (seen.has(real)) return;
     seen.add(real);
+    visit.dir?.(d);
     let entries;
     try {
       entries = await readdir(d, { withFileTypes: true });
@@ -398,7 +407,10 @@ export async function listSpecFiles(dir: string): Promise<string[]> {
         }
       }
       if (isDir) await walk(p, depth + 1);
-      else if (isFile && SPEC_FILE.test(e.name)) out.push(p);
+      else if (isFile && SPEC_FILE.test(e.name)) {
+        out.push(p);
+        if (e.isSymbolicLink()) visit.linkedFile?.(p);
+      }
     }
   };
   await walk(dir, 0);

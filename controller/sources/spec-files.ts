@@ -12,6 +12,7 @@ import { generationOf } from '../../specs/identity.js';
 import type { Logger } from '../../machines/log.js';
 import { RepeatedWarning } from '../../machines/repeated-warning.js';
 import { WorkQueue } from '../reconcile/queue.js';
+import { TreeWatch } from './tree-watch.js';
 import type { StateDir } from './state-dir.js';
 import { matchesSelector, type SourcedSpec } from './sourced-spec.js';
 
@@ -26,6 +27,9 @@ export interface SpecFilesOptions {
   /** These specs changed (added, edited, removed, or their error changed). */
   onChange(names: string[]): void;
 }
+
+/** How long a spec file may be gone (a save by rename) before its specs are dropped. */
+const MISSING_GRACE_MS = 150;
 
 type FileKey = { kind: 'scan' } | { kind: 'file'; path: string };
 const fileKeyId = (k: FileKey) => (k.kind === 'scan' ? 'scan' : `file:${k.path}`);
@@ -46,6 +50,11 @@ export class SpecFiles {
   private readonly files = new Map<string, FileState>();
   private readonly queue: WorkQueue<FileKey>;
   private watcher?: { close(): Promise<void> };
+  private tree?: TreeWatch;
+  /** Files found gone once, to be looked at again before their specs are dropped. */
+  private readonly missing = new Map<string, number>();
+  /** The first listing is done (every directory it reached was new then, and read after its watch began). */
+  private listed = false;
   /** Names changed by the current piece of work, reported once it is done. */
   private changed = new Set<string>();
   /** 'spec file work failed' per file (or the scan): logged when it starts, at each backoff step, when it ends. */
@@ -67,14 +76,13 @@ export class SpecFiles {
 
   /**
    * Starts watching and loads every file (reporting nothing: the caller reconciles all after).
-   * Resolves once loaded; `watching` resolves once the watcher's own crawl is done too, so no
-   * later edit can be missed. Convergence need not wait for that crawl.
+   * Each directory is watched as the first listing reaches it, before it is read, so no edit
+   * made after start() began can be missed.
    */
-  async start(): Promise<{ watching: Promise<void> }> {
-    const watching = this.opts.watch !== false ? this.watch() : Promise.resolve();
+  async start(): Promise<void> {
+    if (this.opts.watch !== false) this.watch();
     await this.scan();
     this.changed.clear();
-    return { watching };
   }
 
   async stop(): Promise<void> {
@@ -106,35 +114,26 @@ export class SpecFiles {
     if (names.length) this.opts.onChange(names);
   }
 
-  private async watch(): Promise<void> {
-    const { watch } = await import('chokidar');
-    const dir = this.opts.dir;
-    const hidden = (p: string) => relative(dir, p).split('/').some((part) => part.startsWith('.') && part !== '..data');
-    const w = watch(dir, {
-      ignoreInitial: true,
-      followSymlinks: true,
-      atomic: true,
-      awaitWriteFinish: false,
-      // Dot entries are editors' temp files and ConfigMap internals; their swaps reach us as a scan.
-      ignored: (p: string) => relative(dir, p) !== '' && hidden(p),
-    });
-    const onFile = (p: string) => {
-      if (/\.ya?ml$/i.test(p) && !relative(dir, p).split('/').some((x) => x.startsWith('.'))) {
-        this.queue.add({ kind: 'file', path: p });
+  private watch(): void {
+    const tree = new TreeWatch({
+      file: (path) => {
+        this.queue.add({ kind: 'file', path });
         // File events can coalesce (two saves in one watcher tick): look once more a little later.
-        this.queue.addAfter({ kind: 'file', path: p }, 300);
-      } else this.queue.add({ kind: 'scan' });
-    };
-    w.on('add', onFile).on('change', onFile).on('unlink', onFile);
-    w.on('addDir', () => this.queue.add({ kind: 'scan' })).on('unlinkDir', () => this.queue.add({ kind: 'scan' }));
-    w.on('error', (err) => this.opts.log.warn({ err: String(err) }, 'watcher error'));
-    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
-    this.watcher = w;
+        this.queue.addAfter({ kind: 'file', path }, 300);
+      },
+      tree: () => this.queue.add({ kind: 'scan' }),
+      error: (err, path) => this.opts.log.warn({ err: err.message, path }, 'watcher error'),
+    });
+    this.tree = tree;
+    this.watcher = { close: async () => tree.close() };
   }
 
   /** Lists spec files (following symlinks, skipping dot entries) and reloads what changed. */
   private async scan(): Promise<void> {
-    const found = new Set(await listSpecFiles(this.opts.dir));
+    const found = new Set(await listSpecFiles(this.opts.dir, this.tree?.visitor()));
+    // A directory first watched now may have gained files after it was read: list once more.
+    if (this.tree?.endListing() && this.listed) this.queue.add({ kind: 'scan' });
+    this.listed = true;
     for (const f of this.files.keys()) if (!found.has(f)) await this.loadFile(f);
     await Promise.all([...found].map((f) => this.loadFile(f)));
   }
@@ -143,12 +142,23 @@ export class SpecFiles {
     // A deleted file is told apart from an unreadable one (which keeps its last good specs).
     const st = await stat(path).catch(() => undefined);
     const exists = st?.isFile() === true;
+    if (exists) this.missing.delete(path);
     const prev = this.files.get(path);
     // A file not written since it was loaded is not parsed again (a resync reads every file).
     const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : '';
     if (exists && prev?.stamp === stamp && !this.hasResolveErrors(prev)) return;
     if (!exists) {
       if (!prev) return;
+      // A save by rename (vim's backup, some editors' atomic saves) leaves no file for a moment:
+      // a file found gone is looked at once more before its specs are dropped.
+      const since = this.missing.get(path) ?? performance.now();
+      const wait = since + MISSING_GRACE_MS - performance.now();
+      if (wait > 0) {
+        this.missing.set(path, since);
+        this.queue.addAfter({ kind: 'file', path }, Math.ceil(wait));
+        return;
+      }
+      this.missing.delete(path);
       this.files.delete(path);
       for (const name of prev.names) this.drop(name, this.displayPath(path));
       return;
