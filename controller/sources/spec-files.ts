@@ -49,7 +49,6 @@ export class SpecFiles {
   readonly errors = new Map<string, string>();
   private readonly files = new Map<string, FileState>();
   private readonly queue: WorkQueue<FileKey>;
-  private watcher?: { close(): Promise<void> };
   private tree?: TreeWatch;
   /** Files found gone once, to be looked at again before their specs are dropped. */
   private readonly missing = new Map<string, number>();
@@ -87,7 +86,7 @@ export class SpecFiles {
 
   async stop(): Promise<void> {
     this.queue.stop();
-    await this.watcher?.close();
+    this.tree?.close();
   }
 
   /** Lists the directory again (a periodic resync, in case a watcher event was missed). */
@@ -115,7 +114,7 @@ export class SpecFiles {
   }
 
   private watch(): void {
-    const tree = new TreeWatch({
+    this.tree = new TreeWatch({
       file: (path) => {
         this.queue.add({ kind: 'file', path });
         // File events can coalesce (two saves in one watcher tick): look once more a little later.
@@ -124,8 +123,6 @@ export class SpecFiles {
       tree: () => this.queue.add({ kind: 'scan' }),
       error: (err, path) => this.opts.log.warn({ err: err.message, path }, 'watcher error'),
     });
-    this.tree = tree;
-    this.watcher = { close: async () => tree.close() };
   }
 
   /** Lists spec files (following symlinks, skipping dot entries) and reloads what changed. */
