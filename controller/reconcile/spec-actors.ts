@@ -174,7 +174,9 @@ function watchChanges(actor: SpecActor, name: string, onChange: (name: string) =
     if (now !== cast) {
       castSub?.unsubscribe();
       cast = now;
-      castSub = now?.subscribe(() => onChange(name));
+      // With an error handler: a cast that fails is its parent's business (the spec actor gets the
+      // error event), as it was with no observer; without one XState would throw it from a timer.
+      castSub = now?.subscribe({ next: () => onChange(name), error: () => onChange(name) });
     }
     onChange(name);
   });
