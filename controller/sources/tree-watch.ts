@@ -34,7 +34,7 @@ export class TreeWatch {
     this.reached = new Set();
     this.added = false;
     return {
-      dir: (path) => this.reach(path, this.dirs, (event, name) => this.inDir(path, name)),
+      dir: (path) => this.reach(path, this.dirs, (_event, name) => this.inDir(path, name)),
       linkedFile: (path) =>
         this.reach(path, this.links, (event) => {
           // The target was replaced or removed: this watch is on an inode that is gone.
@@ -95,8 +95,7 @@ export class TreeWatch {
       if (name === '..data') this.events.tree();
       return;
     }
-    // A name in a subdirectory's event is that directory's (Linux reports names in the directory itself).
-    if (SPEC_FILE.test(name) && !name.includes('/')) this.events.file(join(dir, name));
+    if (SPEC_FILE.test(name)) this.events.file(join(dir, name));
     else this.events.tree();
   }
 
